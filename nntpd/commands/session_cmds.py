@@ -1,0 +1,62 @@
+"""CAPABILITIES, MODE READER, HELP, DATE, QUIT (RFC 3977 sections 5 and 7.1)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from .. import __version__
+from ..protocol import Response, syntax_error
+from . import REGISTRY, command
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+LIST_KEYWORDS = "ACTIVE ACTIVE.TIMES DISTRIB.PATS HEADERS NEWSGROUPS OVERVIEW.FMT"
+
+
+def capabilities(session: Session) -> list[str]:
+    """Only what works on this connection (RFC 3977 5.2)."""
+    caps = ["VERSION 2", "READER"]
+    if session.posting_allowed:
+        caps.append("POST")
+    caps += ["NEWNEWS", "OVER MSGID", "HDR", f"LIST {LIST_KEYWORDS}",
+             f"IMPLEMENTATION nntpd-support {__version__}"]
+    return caps
+
+
+def greeting(session: Session) -> Response:
+    if session.posting_allowed:
+        return Response(200, "nntpd-support ready, posting allowed")
+    return Response(201, "nntpd-support ready, posting prohibited")
+
+
+@command("CAPABILITIES", "CAPABILITIES [keyword]")
+async def handle_capabilities(session: Session, args: tuple[str, ...]) -> Response:
+    session.saw_capabilities = True
+    return Response(101, "Capability list:", lines=[c.encode() for c in capabilities(session)])
+
+
+@command("MODE", "MODE READER")
+async def handle_mode(session: Session, args: tuple[str, ...]) -> Response:
+    if len(args) != 1 or args[0].upper() != "READER":
+        raise syntax_error("Only MODE READER is supported")
+    return greeting(session)
+
+
+@command("HELP", "HELP")
+async def handle_help(session: Session, args: tuple[str, ...]) -> Response:
+    lines = [f"  {spec.syntax}".encode() for _, spec in sorted(REGISTRY.items())]
+    return Response(100, "Help text follows", lines=lines)
+
+
+@command("DATE", "DATE")
+async def handle_date(session: Session, args: tuple[str, ...]) -> Response:
+    if args:
+        raise syntax_error()
+    return Response(111, datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S"))
+
+
+@command("QUIT", "QUIT")
+async def handle_quit(session: Session, args: tuple[str, ...]) -> Response:
+    return Response(205, "Bye", close=True)

@@ -1,0 +1,241 @@
+"""The NNTP wire format without I/O (RFC 3977 section 3).
+
+Theory of operation: the server feeds received lines in and gets values
+out; it takes values in and gets bytes out. Nothing here touches a socket
+or a database, so every rule about the wire is testable with plain calls.
+
+- ``parse_command(line)`` -> ``Command`` (section 3.1: case-insensitive
+  verb, arguments separated by whitespace, 512 octets including CRLF).
+- ``status(code, text)`` / ``encode_block(lines)`` -> bytes; multi-line
+  blocks are dot-stuffed and end with ``.`` (section 3.1.1).
+- ``BlockReceiver`` collects a dot-terminated block sent by a client
+  (POST data), unstuffs it and enforces a size limit.
+- ``NNTPError`` carries a response code; handlers raise it and the server
+  turns it into one status line in exactly one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import AsyncIterator, Awaitable, Callable, Iterable
+
+MAX_COMMAND_LINE = 512  # octets including CRLF (RFC 3977 section 3.1)
+MAX_ARGUMENT = 497  # section 3.1: each argument at most 497 octets
+MAX_ARTICLE_NUMBER = 2_147_483_647  # section 6: numbers fit in 31 bits
+CRLF = b"\r\n"
+
+
+class NNTPError(Exception):
+    """A failure that maps to one NNTP response code."""
+
+    def __init__(self, code: int, text: str) -> None:
+        super().__init__(f"{code} {text}")
+        self.code = code
+        self.text = text
+
+
+def syntax_error(text: str = "Syntax error") -> NNTPError:
+    return NNTPError(501, text)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    verb: str
+    args: tuple[str, ...]
+
+
+def parse_command(line: bytes) -> Command | None:
+    """One command line (with or without its CRLF) -> Command.
+
+    Returns None for an empty line, which clients such as Outlook Express
+    send and which a server should ignore. Raises NNTPError(501) for an
+    over-long line or argument (section 3.1).
+    """
+    if len(line) > MAX_COMMAND_LINE or (
+        len(line) == MAX_COMMAND_LINE and not line.endswith(b"\n")
+    ):
+        raise syntax_error("Command line too long (max 512 octets)")
+    text = line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
+    words = text.split()
+    if not words:
+        return None
+    if any(len(w) > MAX_ARGUMENT for w in words[1:]):
+        raise syntax_error("Argument too long (max 497 octets)")
+    return Command(words[0].upper(), tuple(words[1:]))
+
+
+def status(code: int, text: str) -> bytes:
+    """A single status line (section 3.2)."""
+    return f"{code} {text}\r\n".encode("utf-8", "surrogateescape")
+
+
+def stuff_line(line: bytes) -> bytes:
+    """Dot-stuff one line without its terminator (section 3.1.1)."""
+    return b"." + line if line.startswith(b".") else line
+
+
+def encode_lines(lines: Iterable[bytes]) -> bytes:
+    """Lines (no terminators) -> stuffed CRLF-terminated bytes, no final dot."""
+    return b"".join(
+        (b"." + ln if ln[:1] == b"." else ln) + CRLF for ln in lines
+    )
+
+
+def encode_text(text: bytes) -> bytes:
+    """A CRLF-separated text (article, header block) -> stuffed bytes.
+
+    Fast path for the common case of no line starting with a dot.
+    """
+    if text and not text.endswith(CRLF):
+        text += CRLF
+    if text.startswith(b".") or b"\n." in text:
+        text = text.replace(b"\n.", b"\n..")
+        if text.startswith(b"."):
+            text = b"." + text
+    return text
+
+
+END_OF_BLOCK = b".\r\n"
+
+
+def encode_block(lines: Iterable[bytes]) -> bytes:
+    return encode_lines(lines) + END_OF_BLOCK
+
+
+class BlockTooLarge(Exception):
+    """The client's block exceeded the size limit; it is read to the end and dropped."""
+
+
+class BlockReceiver:
+    """Collects a dot-terminated block sent by the client (section 3.1.1).
+
+    ``feed(line)`` returns True once the terminating ``.`` line arrived.
+    Lines are unstuffed and normalised to CRLF. If the block grows past
+    ``max_bytes`` it keeps consuming (so the connection stays in sync) but
+    discards data, and ``result()`` raises BlockTooLarge.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._parts: list[bytes] = []
+        self._size = 0
+        self.too_large = False
+
+    def feed(self, line: bytes) -> bool:
+        body = line[:-2] if line.endswith(CRLF) else line.rstrip(b"\n")
+        if body == b".":
+            return True
+        if body.startswith(b"."):
+            body = body[1:]
+        if not self.too_large:
+            self._size += len(body) + 2
+            if self._size > self.max_bytes:
+                self.too_large = True
+                self._parts.clear()
+            else:
+                self._parts.append(body)
+        return False
+
+    def result(self) -> bytes:
+        if self.too_large:
+            raise BlockTooLarge()
+        if not self._parts:
+            return b""
+        return CRLF.join(self._parts) + CRLF
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleRange:
+    """A range argument (section 3.1): ``n``, ``n-`` or ``n-m``."""
+
+    low: int
+    high: int  # MAX_ARTICLE_NUMBER for an open range
+
+
+def parse_range(text: str) -> ArticleRange:
+    """Parse ``n``, ``n-`` or ``n-m``; 501 on anything else."""
+    low_text, dash, high_text = text.partition("-")
+    try:
+        low = parse_number(low_text)
+        if not dash:
+            return ArticleRange(low, low)
+        high = parse_number(high_text) if high_text else MAX_ARTICLE_NUMBER
+    except NNTPError:
+        raise syntax_error(f"Bad range: {text}") from None
+    return ArticleRange(low, high)
+
+
+def parse_number(text: str) -> int:
+    """An article number (section 6): 1..2,147,483,647, digits only (0 accepted as a bound)."""
+    if not text.isdigit() or not text.isascii() or len(text) > 16:
+        raise syntax_error(f"Bad article number: {text}")
+    value = int(text)
+    if value > MAX_ARTICLE_NUMBER:
+        raise syntax_error(f"Article number out of range: {text}")
+    return value
+
+
+def is_message_id_arg(text: str) -> bool:
+    return text.startswith("<") and text.endswith(">") and len(text) > 2
+
+
+def parse_datetime(date: str, time: str, gmt: str | None) -> datetime:
+    """NEWGROUPS/NEWNEWS date and time (section 7.3.2): yymmdd or yyyymmdd, hhmmss.
+
+    Two-digit years take the century that puts them closest to now, as
+    the RFC asks. Times are UTC whether or not GMT is given (we run in UTC).
+    """
+    if gmt is not None and gmt.upper() != "GMT":
+        raise syntax_error("Expected GMT")
+    if not (date.isdigit() and time.isdigit() and len(time) == 6 and len(date) in (6, 8)):
+        raise syntax_error("Bad date or time")
+    if len(date) == 6:
+        now_year = datetime.now(timezone.utc).year
+        yy = int(date[:2])
+        year = now_year - now_year % 100 + yy
+        if year > now_year + 50:
+            year -= 100
+        elif year < now_year - 50:
+            year += 100
+        date = f"{year:04d}{date[2:]}"
+    try:
+        return datetime.strptime(date + time, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise syntax_error("Bad date or time") from None
+
+
+BlockHandler = Callable[[bytes], Awaitable["Response"]]
+
+
+@dataclass(slots=True)
+class Response:
+    """One answer: a status line, optionally followed by a multi-line block.
+
+    The block is either ``lines`` (unstuffed, no terminators), ``data``
+    (already stuffed CRLF text, no final dot) or ``chunks`` (an async
+    iterator of stuffed bytes, written as they come so large answers
+    stream). ``then_read_block`` asks the server to read a dot-terminated
+    block from the client (POST) and answer with what the handler returns.
+    """
+
+    code: int
+    text: str
+    lines: list[bytes] | None = None
+    data: bytes | None = None
+    chunks: AsyncIterator[bytes] | None = None
+    then_read_block: BlockHandler | None = None
+    close: bool = False
+
+    @property
+    def multiline(self) -> bool:
+        return self.lines is not None or self.data is not None or self.chunks is not None
+
+    def head(self) -> bytes:
+        """The status line plus whatever of the block is already in memory."""
+        out = status(self.code, self.text)
+        if self.lines is not None:
+            return out + encode_block(self.lines)
+        if self.data is not None:
+            return out + self.data + END_OF_BLOCK
+        return out

@@ -1,0 +1,196 @@
+"""The asyncio server: a thin shell around Session and the protocol module.
+
+It owns the listening sockets, connection limits and idle timeouts; reads
+command lines and POST blocks; writes each response in as few writes as
+possible (TCP_NODELAY, one write per response or per streamed chunk) and
+respects flow control so a client that does not read cannot grow memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import Counter
+
+from storage import Store
+
+from .commands.session_cmds import greeting
+from .config import Settings
+from .protocol import (
+    END_OF_BLOCK,
+    BlockReceiver,
+    BlockTooLarge,
+    NNTPError,
+    Response,
+    parse_command,
+    status,
+)
+from .session import Session
+
+log = logging.getLogger("nntpd.server")
+
+READ_LIMIT = 64 * 1024  # longest line kept; longer lines are consumed and refused
+TOO_LONG: bytes | None = None  # read_line's answer for an over-long line
+
+
+class ConnectionClosed(Exception):
+    pass
+
+
+async def read_line(reader: asyncio.StreamReader) -> bytes | None:
+    """One LF-terminated line; TOO_LONG (None) if it exceeded READ_LIMIT."""
+    overflow = False
+    while True:
+        try:
+            line = await reader.readuntil(b"\n")
+            return TOO_LONG if overflow else line
+        except asyncio.LimitOverrunError as exc:
+            overflow = True
+            await reader.readexactly(exc.consumed)
+        except asyncio.IncompleteReadError:
+            raise ConnectionClosed() from None
+
+
+class NNTPServer:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._servers: list[asyncio.AbstractServer] = []
+        self._per_address: Counter[str] = Counter()
+        self._connections = 0
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        return [s for server in self._servers for s in server.sockets]
+
+    async def start(self, host: str | None = None, port: int | None = None) -> None:
+        cfg = self.settings.server
+        server = await asyncio.start_server(
+            self._handle, host or cfg.host, cfg.port if port is None else port,
+            limit=READ_LIMIT, reuse_address=True, backlog=4096,
+        )
+        self._servers.append(server)
+        for sock in server.sockets:
+            log.info("listening on %s", sock.getsockname()[:2])
+
+    async def serve_forever(self) -> None:
+        await asyncio.gather(*(s.serve_forever() for s in self._servers))
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+
+    def _admit(self, address: str) -> str | None:
+        cfg = self.settings.server
+        if self._connections >= cfg.max_connections:
+            return "too many connections"
+        if self._per_address[address] >= cfg.max_connections_per_address:
+            return "too many connections from your address"
+        return None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        address = str(peer[0])
+        sock = writer.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        refusal = self._admit(address)
+        if refusal:
+            log.warning("%s: refused: %s", address, refusal)
+            writer.write(status(400, f"Service temporarily unavailable: {refusal}"))
+            await _close(writer)
+            return
+        self._connections += 1
+        self._per_address[address] += 1
+        session = Session(self.store, self.settings, peer=f"{address}:{peer[1]}")
+        try:
+            await self._converse(session, reader, writer)
+        except ConnectionClosed:
+            pass
+        except (ConnectionError, OSError) as exc:
+            log.debug("%s: connection error %s", session.peer, exc)
+        except Exception:
+            log.exception("%s: internal error", session.peer)
+            try:
+                writer.write(status(403, "Internal fault, closing connection"))
+            except Exception:  # noqa: BLE001
+                pass
+        finally:
+            self._connections -= 1
+            self._per_address[address] -= 1
+            if self._per_address[address] <= 0:
+                del self._per_address[address]
+            await _close(writer)
+
+    async def _converse(self, session: Session, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> None:
+        idle = self.settings.server.idle_timeout
+        await _send(writer, greeting(session))
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    line = await read_line(reader)
+            except TimeoutError:
+                writer.write(status(400, "Idle timeout, closing connection"))
+                log.info("%s: idle timeout", session.peer)
+                return
+            try:
+                if line is TOO_LONG:
+                    raise NNTPError(501, "Command line too long (max 512 octets)")
+                cmd = parse_command(line)
+            except NNTPError as exc:
+                await _send(writer, Response(exc.code, exc.text))
+                continue
+            if cmd is None:
+                continue
+            response = await session.dispatch(cmd)
+            await _send(writer, response)
+            if response.then_read_block is not None:
+                raw = await self._read_block(reader)
+                if raw is None:
+                    limit = self.settings.server.max_article_bytes
+                    response = Response(441, f"Posting failed: article exceeds {limit} bytes")
+                else:
+                    response = await response.then_read_block(raw)
+                await _send(writer, response)
+            if response.close:
+                return
+
+    async def _read_block(self, reader: asyncio.StreamReader) -> bytes | None:
+        """A dot-terminated block; None if it was too large (it is still consumed)."""
+        receiver = BlockReceiver(self.settings.server.max_article_bytes)
+        idle = self.settings.server.idle_timeout
+        while True:
+            async with asyncio.timeout(idle):
+                line = await read_line(reader)
+            if line is TOO_LONG:
+                receiver.too_large = True
+                continue
+            if receiver.feed(line):
+                break
+        try:
+            return receiver.result()
+        except BlockTooLarge:
+            return None
+
+
+async def _send(writer: asyncio.StreamWriter, response: Response) -> None:
+    writer.write(response.head())
+    if response.chunks is not None:
+        async for chunk in response.chunks:
+            writer.write(chunk)
+            await writer.drain()
+        writer.write(END_OF_BLOCK)
+    await writer.drain()
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    try:
+        writer.close()
+        await writer.wait_closed()
+    except (ConnectionError, OSError):
+        pass

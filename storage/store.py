@@ -1,0 +1,360 @@
+"""The store: the one async API the server and the CLI call.
+
+Only this package knows SQL. Hot reads use prebuilt SQLAlchemy Core
+statements and plain rows (never ORM objects per row); writes of new
+articles go through one writer task per process that commits concurrent
+posts together (group commit), and a POST is answered only after its
+transaction committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+from .engine import make_engines
+from .models import (
+    SCHEMA_VERSION,
+    Article,
+    Base,
+    Group,
+    HeldArticle,
+    Membership,
+    Meta,
+    Participant,
+    Thread,
+)
+from .writer import ArticleWriter, Poster, PostOutcome, PostRejected
+
+__all__ = [
+    "Store",
+    "StoreError",
+    "GroupInfo",
+    "ArticleData",
+    "Poster",
+    "PostOutcome",
+    "PostRejected",
+    "HeldInfo",
+]
+
+OVERVIEW_CHUNK = 2000
+
+
+class StoreError(Exception):
+    """An operator-facing failure (no database, group exists, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    id: int
+    name: str
+    description: str
+    status: str
+    created_at: datetime
+    creator: str
+    high: int
+    count: int
+
+    @property
+    def low(self) -> int:
+        """Low water mark; an empty group reports high = low - 1 (RFC 3977 6.1.1.2)."""
+        return 1 if self.count else self.high + 1
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleData:
+    number: int
+    message_id: str
+    header: bytes
+    body: bytes
+    xref: str
+
+
+@dataclass(frozen=True, slots=True)
+class HeldInfo:
+    id: int
+    message_id: str
+    newsgroups: str
+    subject: str
+    from_: str
+    received_at: datetime
+
+
+_G = Group.__table__
+_A = Article.__table__
+_M = Membership.__table__
+
+_GROUP_COLUMNS = (_G.c.id, _G.c.name, _G.c.description, _G.c.status, _G.c.created_at,
+                  _G.c.creator, _G.c.high, _G.c.count)
+_SELECT_GROUP = select(*_GROUP_COLUMNS).where(_G.c.name == bindparam("name"))
+_SELECT_GROUPS = select(*_GROUP_COLUMNS).order_by(_G.c.name)
+_ARTICLE_BY_NUMBER = (
+    select(_M.c.number, _A.c.message_id, _A.c.header, _A.c.body, _A.c.xref)
+    .join(_A, _A.c.id == _M.c.article_id)
+    .where(_M.c.group_id == bindparam("gid"), _M.c.number == bindparam("num"))
+)
+_ARTICLE_BY_ID = select(_A.c.message_id, _A.c.header, _A.c.body, _A.c.xref).where(
+    _A.c.message_id == bindparam("mid")
+)
+_OVERVIEW_RANGE = (
+    select(_M.c.number, _M.c.overview)
+    .where(_M.c.group_id == bindparam("gid"), _M.c.number.between(bindparam("lo"), bindparam("hi")))
+    .order_by(_M.c.number)
+    .limit(bindparam("lim"))
+)
+_HEADERS_RANGE = (
+    select(_M.c.number, _A.c.header)
+    .join(_A, _A.c.id == _M.c.article_id)
+    .where(_M.c.group_id == bindparam("gid"), _M.c.number.between(bindparam("lo"), bindparam("hi")))
+    .order_by(_M.c.number)
+    .limit(bindparam("lim"))
+)
+_OVERVIEW_BY_ID = (
+    select(_M.c.overview).join(_A, _A.c.id == _M.c.article_id)
+    .where(_A.c.message_id == bindparam("mid")).limit(1)
+)
+_NUMBERS_RANGE = (
+    select(_M.c.number)
+    .where(_M.c.group_id == bindparam("gid"), _M.c.number.between(bindparam("lo"), bindparam("hi")))
+    .order_by(_M.c.number)
+    .limit(bindparam("lim"))
+)
+_NEXT_NUMBER = select(func.min(_M.c.number)).where(
+    _M.c.group_id == bindparam("gid"), _M.c.number > bindparam("num")
+)
+_PREV_NUMBER = select(func.max(_M.c.number)).where(
+    _M.c.group_id == bindparam("gid"), _M.c.number < bindparam("num")
+)
+_NUMBER_OF_ID = (
+    select(_M.c.number).join(_A, _A.c.id == _M.c.article_id)
+    .where(_M.c.group_id == bindparam("gid"), _A.c.message_id == bindparam("mid"))
+)
+
+
+def _group(row: Any) -> GroupInfo:
+    return GroupInfo(*row)
+
+
+class Store:
+    """Async access to groups and articles, on SQLite or PostgreSQL."""
+
+    def __init__(self, url: str, *, path_host: str = "nntpd.local") -> None:
+        self.url = url
+        self.path_host = path_host
+        self._write_engine, self._read_engine = make_engines(url)
+        self._writer = ArticleWriter(self._write_engine, path_host)
+
+    async def close(self) -> None:
+        await self._writer.close()
+        await self._write_engine.dispose()
+        await self._read_engine.dispose()
+
+    # -- schema ---------------------------------------------------------
+
+    async def init_schema(self) -> bool:
+        """Create missing tables; returns True if the database was new."""
+        async with self._write_engine.begin() as conn:
+            existed = await conn.run_sync(
+                lambda sync: sync.dialect.has_table(sync, Meta.__tablename__)
+            )
+            await conn.run_sync(Base.metadata.create_all)
+            await conn.execute(delete(Meta).where(Meta.key == "schema_version"))
+            await conn.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+        return not existed
+
+    async def check_schema(self) -> None:
+        """Raise StoreError if ``nntpd init`` has not been run on this database."""
+        try:
+            async with self._read_engine.connect() as conn:
+                version = (
+                    await conn.execute(select(Meta.value).where(Meta.key == "schema_version"))
+                ).scalar()
+        except (OperationalError, ProgrammingError):
+            version = None
+        if version is None:
+            raise StoreError(f"no database at {self.url}: run 'nntpd init' first")
+        if int(version) > SCHEMA_VERSION:
+            raise StoreError(f"database schema {version} is newer than this nntpd ({SCHEMA_VERSION})")
+
+    # -- groups ---------------------------------------------------------
+
+    async def create_group(
+        self, name: str, *, description: str = "", status: str = "y", creator: str = ""
+    ) -> GroupInfo:
+        try:
+            async with self._write_engine.begin() as conn:
+                await conn.execute(
+                    insert(_G).values(
+                        name=name, description=description, status=status,
+                        created_at=datetime.now(timezone.utc), creator=creator, high=0, count=0,
+                    )
+                )
+        except IntegrityError:
+            raise StoreError(f"group {name} already exists") from None
+        group = await self.group(name)
+        assert group is not None
+        return group
+
+    async def update_group(
+        self, name: str, *, description: str | None = None, status: str | None = None
+    ) -> GroupInfo:
+        values: dict[str, Any] = {}
+        if description is not None:
+            values["description"] = description
+        if status is not None:
+            values["status"] = status
+        async with self._write_engine.begin() as conn:
+            if values:
+                result = await conn.execute(update(_G).where(_G.c.name == name).values(**values))
+                if result.rowcount == 0:
+                    raise StoreError(f"no such group: {name}")
+        group = await self.group(name)
+        if group is None:
+            raise StoreError(f"no such group: {name}")
+        return group
+
+    async def remove_group(self, name: str) -> None:
+        """Remove a group and the articles that were only in it."""
+        async with self._write_engine.begin() as conn:
+            gid = (await conn.execute(select(_G.c.id).where(_G.c.name == name))).scalar()
+            if gid is None:
+                raise StoreError(f"no such group: {name}")
+            only_here = (
+                select(_M.c.article_id).where(_M.c.group_id == gid)
+                .except_(select(_M.c.article_id).where(_M.c.group_id != gid))
+            )
+            doomed = [r[0] for r in await conn.execute(only_here)]
+            await conn.execute(delete(_M).where(_M.c.group_id == gid))
+            for start in range(0, len(doomed), 500):
+                await conn.execute(delete(_A).where(_A.c.id.in_(doomed[start : start + 500])))
+            await conn.execute(delete(_G).where(_G.c.id == gid))
+
+    async def group(self, name: str) -> GroupInfo | None:
+        async with self._read_engine.connect() as conn:
+            row = (await conn.execute(_SELECT_GROUP, {"name": name})).first()
+        return _group(row) if row else None
+
+    async def groups(self) -> list[GroupInfo]:
+        async with self._read_engine.connect() as conn:
+            return [_group(r) for r in await conn.execute(_SELECT_GROUPS)]
+
+    async def groups_created_since(self, since: datetime) -> list[GroupInfo]:
+        return [g for g in await self.groups() if g.created_at >= since]
+
+    # -- posting --------------------------------------------------------
+
+    async def post(self, article: Any, poster: Poster) -> PostOutcome:
+        """Store a prepared article; raises PostRejected (answered 441)."""
+        return await self._writer.submit(article, poster)
+
+    async def held(self) -> list[HeldInfo]:
+        H = HeldArticle.__table__
+        async with self._read_engine.connect() as conn:
+            rows = await conn.execute(
+                select(H.c.id, H.c.message_id, H.c.newsgroups, H.c.subject, H.c["from"],
+                       H.c.received_at).order_by(H.c.id)
+            )
+            return [HeldInfo(*r) for r in rows]
+
+    async def approve(self, held_id: int) -> PostOutcome:
+        return await self._writer.approve(held_id)
+
+    async def reject(self, held_id: int) -> None:
+        H = HeldArticle.__table__
+        async with self._write_engine.begin() as conn:
+            result = await conn.execute(delete(H).where(H.c.id == held_id))
+        if result.rowcount == 0:
+            raise StoreError(f"no held article with id {held_id}")
+
+    # -- reading --------------------------------------------------------
+
+    async def article_by_number(self, group_id: int, number: int) -> ArticleData | None:
+        async with self._read_engine.connect() as conn:
+            row = (await conn.execute(_ARTICLE_BY_NUMBER, {"gid": group_id, "num": number})).first()
+        return ArticleData(*row) if row else None
+
+    async def article_by_id(self, message_id: str) -> ArticleData | None:
+        async with self._read_engine.connect() as conn:
+            row = (await conn.execute(_ARTICLE_BY_ID, {"mid": message_id})).first()
+        return ArticleData(0, *row) if row else None
+
+    async def number_in_group(self, group_id: int, message_id: str) -> int | None:
+        async with self._read_engine.connect() as conn:
+            return (await conn.execute(_NUMBER_OF_ID, {"gid": group_id, "mid": message_id})).scalar()
+
+    async def next_number(self, group_id: int, after: int) -> int | None:
+        async with self._read_engine.connect() as conn:
+            return (await conn.execute(_NEXT_NUMBER, {"gid": group_id, "num": after})).scalar()
+
+    async def previous_number(self, group_id: int, before: int) -> int | None:
+        async with self._read_engine.connect() as conn:
+            return (await conn.execute(_PREV_NUMBER, {"gid": group_id, "num": before})).scalar()
+
+    async def _chunks(self, stmt: Any, group_id: int, low: int, high: int,
+                      chunk: int) -> AsyncIterator[list[Any]]:
+        """Keyset-paged range read: short statements, never the whole group in memory."""
+        while low <= high:
+            async with self._read_engine.connect() as conn:
+                rows = (await conn.execute(
+                    stmt, {"gid": group_id, "lo": low, "hi": high, "lim": chunk}
+                )).all()
+            if not rows:
+                return
+            yield rows
+            if len(rows) < chunk:
+                return
+            low = rows[-1][0] + 1
+
+    def overview(self, group_id: int, low: int, high: int,
+                 chunk: int = OVERVIEW_CHUNK) -> AsyncIterator[list[Any]]:
+        """(number, overview-after-number) rows in ordered chunks."""
+        return self._chunks(_OVERVIEW_RANGE, group_id, low, high, chunk)
+
+    def headers(self, group_id: int, low: int, high: int,
+                chunk: int = 500) -> AsyncIterator[list[Any]]:
+        """(number, header block) rows in ordered chunks, for HDR of other headers."""
+        return self._chunks(_HEADERS_RANGE, group_id, low, high, chunk)
+
+    def numbers(self, group_id: int, low: int, high: int,
+                chunk: int = 10000) -> AsyncIterator[list[Any]]:
+        return self._chunks(_NUMBERS_RANGE, group_id, low, high, chunk)
+
+    async def overview_by_id(self, message_id: str) -> bytes | None:
+        async with self._read_engine.connect() as conn:
+            return (await conn.execute(_OVERVIEW_BY_ID, {"mid": message_id})).scalar()
+
+    async def new_articles(self, since: datetime) -> AsyncIterator[tuple[str, str]]:
+        """(message_id, group name) of articles that arrived at or after ``since``."""
+        stmt = (
+            select(_A.c.message_id, _G.c.name)
+            .join(_M, _M.c.article_id == _A.c.id)
+            .join(_G, _G.c.id == _M.c.group_id)
+            .where(_A.c.arrived_at >= since)
+            .order_by(_A.c.id)
+        )
+        async with self._read_engine.connect() as conn:
+            result = await conn.stream(stmt)
+            async for row in result:
+                yield row[0], row[1]
+
+    async def thread(self, key: str) -> dict[str, Any] | None:
+        T = Thread.__table__
+        async with self._read_engine.connect() as conn:
+            row = (await conn.execute(select(T).where(T.c.key == key))).mappings().first()
+        return dict(row) if row else None
+
+    async def participants(self, key: str) -> list[str]:
+        P = Participant.__table__
+        async with self._read_engine.connect() as conn:
+            rows = await conn.execute(select(P.c.author_key).where(P.c.thread_key == key))
+            return sorted(r[0] for r in rows)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+

@@ -1,0 +1,342 @@
+"""The article writer: group commit of concurrent posts.
+
+Every POST in this process goes through one queue. The writer task takes
+whatever is waiting (up to ``MAX_BATCH``), stores it in one transaction
+(numbers assigned by ``UPDATE groups SET high = high + n ... RETURNING``,
+so they are strictly increasing and never reused, also across processes)
+and only then answers each poster. One commit for many posts is what
+makes posting fast on SQLite; 240 still means committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from .models import Article, Group, HeldArticle, Membership, Participant, Thread
+from .threads import Arrival, apply_arrival, new_thread, recompute_replies
+
+log = logging.getLogger("nntpd.storage")
+
+MAX_BATCH = 256
+
+_G = Group.__table__
+_A = Article.__table__
+_M = Membership.__table__
+_T = Thread.__table__
+_P = Participant.__table__
+_H = HeldArticle.__table__
+
+_HELD_FIELDS = ("newsgroups", "subject", "from_", "date", "references", "thread_key",
+                "bytes", "lines", "overview")
+
+_UPDATE_THREAD = (
+    update(_T)
+    .where(_T.c.key == bindparam("b_key"))
+    .values({c.name: bindparam(c.name) for c in _T.c if c.name != "key"})
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Poster:
+    """Who posts, as the server knows it (never from client headers)."""
+
+    author_key: str
+    account: str | None = None
+    role: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostOutcome:
+    message_id: str
+    numbers: dict[str, int]
+    held: bool = False
+
+
+class PostRejected(Exception):
+    """The article cannot be stored; the reason goes to the client with 441."""
+
+
+@dataclass(slots=True)
+class StoredArticle:
+    """A prepared article rebuilt from the moderation queue."""
+
+    message_id: str
+    header: bytes
+    body: bytes
+    newsgroups: tuple[str, ...]
+    subject: str
+    from_: str
+    date: str
+    references: str
+    thread_key: str
+    bytes: int
+    lines: int
+    overview: str
+
+
+@dataclass(slots=True)
+class _Pending:
+    article: Any
+    poster: Poster
+    future: asyncio.Future[PostOutcome]
+    approve_id: int | None = None
+    numbers: dict[str, int] = field(default_factory=dict)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class ArticleWriter:
+    def __init__(self, engine: AsyncEngine, path_host: str) -> None:
+        self._engine = engine
+        self._path_host = path_host
+        self._queue: asyncio.Queue[_Pending] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, article: Any, poster: Poster, approve_id: int | None = None) -> PostOutcome:
+        if self._task is None or self._task.done():
+            self._queue = asyncio.Queue()
+            self._task = asyncio.create_task(self._run(), name="article-writer")
+        assert self._queue is not None
+        future: asyncio.Future[PostOutcome] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(article, poster, future, approve_id))
+        return await asyncio.shield(future)
+
+    async def approve(self, held_id: int) -> PostOutcome:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(_H).where(_H.c.id == held_id))).mappings().first()
+            await conn.rollback()
+        if row is None:
+            raise PostRejected(f"no held article with id {held_id}")
+        data = json.loads(row["fields"])
+        data["newsgroups"] = tuple(data["newsgroups"])
+        author_key = data.pop("author_key")
+        article = StoredArticle(message_id=row["message_id"], header=row["header"],
+                                body=row["body"], **data)
+        poster = Poster(author_key, row["poster_account"], row["poster_role"])
+        return await self.submit(article, poster, approve_id=held_id)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < MAX_BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
+            try:
+                await self._commit(batch)
+            except IntegrityError:
+                # A race with another process (same Message-ID): retry one by one
+                # so only the loser is refused.
+                for pending in batch:
+                    try:
+                        await self._commit([pending])
+                    except IntegrityError:
+                        _fail(pending, PostRejected(f"Duplicate Message-ID {pending.article.message_id}"))
+                    except Exception as exc:  # noqa: BLE001 - reported to the poster
+                        log.exception("posting failed")
+                        _fail(pending, PostRejected(f"Posting failed: {exc.__class__.__name__}"))
+            except Exception as exc:  # noqa: BLE001
+                log.exception("posting failed")
+                for pending in batch:
+                    _fail(pending, PostRejected(f"Posting failed: {exc.__class__.__name__}"))
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        now = _now()
+        results: list[tuple[_Pending, PostOutcome | Exception]] = []
+        async with self._engine.begin() as conn:
+            accepted, held = await self._sort(conn, batch, results)
+            if accepted:
+                await self._store(conn, accepted, now)
+            if held:
+                await conn.execute(insert(_H), [_held_row(p, now) for p in held])
+            approved = [p.approve_id for p in accepted if p.approve_id is not None]
+            if approved:
+                await conn.execute(delete(_H).where(_H.c.id.in_(approved)))
+        for pending in accepted:
+            results.append((pending, PostOutcome(pending.article.message_id, pending.numbers)))
+        for pending in held:
+            results.append((pending, PostOutcome(pending.article.message_id, {}, held=True)))
+        for pending, outcome in results:
+            if pending.future.done():
+                continue
+            if isinstance(outcome, Exception):
+                pending.future.set_exception(outcome)
+            else:
+                pending.future.set_result(outcome)
+
+    async def _sort(
+        self, conn: AsyncConnection, batch: list[_Pending],
+        results: list[tuple[_Pending, PostOutcome | Exception]],
+    ) -> tuple[list[_Pending], list[_Pending]]:
+        """Split a batch into accepted, held and refused (refusals go into results)."""
+        ids = [p.article.message_id for p in batch]
+        taken = set((await conn.execute(select(_A.c.message_id).where(_A.c.message_id.in_(ids)))).scalars())
+        held_ids = {
+            r[0]: r[1]
+            for r in await conn.execute(select(_H.c.message_id, _H.c.id).where(_H.c.message_id.in_(ids)))
+        }
+        names = {g for p in batch for g in p.article.newsgroups}
+        status = {
+            r[0]: r[1] for r in await conn.execute(select(_G.c.name, _G.c.status).where(_G.c.name.in_(names)))
+        }
+        accepted: list[_Pending] = []
+        held: list[_Pending] = []
+        for pending in batch:
+            article = pending.article
+            mid = article.message_id
+            if mid in taken or (mid in held_ids and held_ids[mid] != pending.approve_id):
+                results.append((pending, PostRejected(f"Duplicate Message-ID {mid}")))
+                continue
+            missing = [g for g in article.newsgroups if g not in status]
+            if missing:
+                results.append((pending, PostRejected(f"No such newsgroup: {missing[0]}")))
+                continue
+            read_only = [g for g in article.newsgroups if status[g] == "n"]
+            if read_only:
+                results.append((pending, PostRejected(f"Newsgroup {read_only[0]} is read-only")))
+                continue
+            taken.add(mid)
+            moderated = any(status[g] == "m" for g in article.newsgroups)
+            (held if moderated and pending.approve_id is None else accepted).append(pending)
+        return accepted, held
+
+    async def _store(self, conn: AsyncConnection, accepted: list[_Pending], now: datetime) -> None:
+        counts = Counter(g for p in accepted for g in p.article.newsgroups)
+        next_number: dict[str, int] = {}
+        group_ids: dict[str, int] = {}
+        for name, count in counts.items():
+            row = (await conn.execute(
+                update(_G).where(_G.c.name == name)
+                .values(high=_G.c.high + count, count=_G.c.count + count)
+                .returning(_G.c.id, _G.c.high)
+            )).one()
+            group_ids[name] = row[0]
+            next_number[name] = row[1] - count + 1
+        article_rows = []
+        for pending in accepted:
+            article = pending.article
+            for name in article.newsgroups:
+                pending.numbers[name] = next_number[name]
+                next_number[name] += 1
+            xref = self._path_host + " " + " ".join(f"{g}:{n}" for g, n in pending.numbers.items())
+            article_rows.append({
+                "message_id": article.message_id, "header": article.header, "body": article.body,
+                "date": _text(article.date), "from": _text(article.from_),
+                "subject": _text(article.subject), "references": _text(article.references),
+                "bytes": article.bytes, "lines": article.lines,
+                "arrived_at": now, "thread_key": article.thread_key, "xref": xref,
+                "author_key": pending.poster.author_key, "poster_account": pending.poster.account,
+                "poster_role": pending.poster.role,
+            })
+        ids = (await conn.execute(
+            insert(_A).returning(_A.c.id, sort_by_parameter_order=True), article_rows
+        )).scalars().all()
+        membership_rows = []
+        for pending, article_id, row in zip(accepted, ids, article_rows):
+            overview = _raw(f"{pending.article.overview}\tXref: {row['xref']}")
+            for name, number in pending.numbers.items():
+                membership_rows.append({
+                    "group_id": group_ids[name], "number": number, "article_id": article_id,
+                    "thread_key": pending.article.thread_key, "overview": overview,
+                })
+        await conn.execute(insert(_M), membership_rows)
+        await self._update_threads(conn, accepted, now)
+
+    async def _update_threads(self, conn: AsyncConnection, accepted: list[_Pending], now: datetime) -> None:
+        keys = {p.article.thread_key for p in accepted}
+        authors = {p.poster.author_key for p in accepted}
+        threads = {
+            r["key"]: dict(r)
+            for r in (await conn.execute(select(_T).where(_T.c.key.in_(keys)))).mappings()
+        }
+        existing = set(threads)
+        known = {
+            (r[0], r[1])
+            for r in await conn.execute(
+                select(_P.c.thread_key, _P.c.author_key)
+                .where(_P.c.thread_key.in_(keys), _P.c.author_key.in_(authors))
+            )
+        }
+        new_participants = []
+        recompute = set()
+        for pending in accepted:
+            article = pending.article
+            arrival = Arrival(
+                thread_key=article.thread_key, message_id=article.message_id,
+                group_name=article.newsgroups[0], subject=_text(article.subject),
+                from_=_text(article.from_),
+                author_key=pending.poster.author_key, role=pending.poster.role, at=now,
+            )
+            thread = threads.get(arrival.thread_key)
+            if thread is None:
+                thread = threads[arrival.thread_key] = new_thread(arrival)
+            pair = (arrival.thread_key, arrival.author_key)
+            is_new = pair not in known
+            if is_new:
+                known.add(pair)
+                new_participants.append({"thread_key": pair[0], "author_key": pair[1]})
+            if apply_arrival(thread, arrival, is_new):
+                recompute.add(arrival.thread_key)
+        for key in recompute:
+            rows = await conn.execute(
+                select(_A.c.author_key, _A.c.arrived_at)
+                .where(_A.c.thread_key == key).order_by(_A.c.arrived_at, _A.c.id)
+            )
+            recompute_replies(threads[key], [(r[0], r[1]) for r in rows])
+        fresh = [t for k, t in threads.items() if k not in existing]
+        stale = [{**t, "b_key": k} for k, t in threads.items() if k in existing]
+        if fresh:
+            await conn.execute(insert(_T), fresh)
+        if stale:
+            await conn.execute(_UPDATE_THREAD, stale)
+        if new_participants:
+            await conn.execute(insert(_P), new_participants)
+
+
+def _held_row(pending: _Pending, now: datetime) -> dict[str, Any]:
+    article = pending.article
+    fields = {name: getattr(article, name) for name in _HELD_FIELDS}
+    fields["newsgroups"] = list(article.newsgroups)
+    fields["author_key"] = pending.poster.author_key
+    return {
+        "message_id": article.message_id, "newsgroups": ",".join(article.newsgroups),
+        "subject": _text(article.subject), "from": _text(article.from_), "received_at": now,
+        "header": article.header, "body": article.body, "fields": json.dumps(fields),
+        "poster_account": pending.poster.account, "poster_role": pending.poster.role,
+    }
+
+
+def _fail(pending: _Pending, exc: Exception) -> None:
+    if not pending.future.done():
+        pending.future.set_exception(exc)
+
+
+def _raw(text: str) -> bytes:
+    """Back to the bytes the client sent (header text is decoded with surrogateescape)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _text(text: str) -> str:
+    """Text a database column can hold: bytes that are not UTF-8 become U+FFFD."""
+    return _raw(text).decode("utf-8", "replace")

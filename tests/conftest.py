@@ -1,0 +1,139 @@
+"""Fixtures: a real server on a free port with a temporary SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import replace
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+
+from nntpd.config import DatabaseSettings, ServerSettings, Settings
+from nntpd.server import NNTPServer
+from storage import Store
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Client:
+    """A raw NNTP client over a real TCP socket, for tests."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.greeting = ""
+
+    async def send(self, data: bytes | str) -> None:
+        if isinstance(data, str):
+            data = data.encode()
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def line(self) -> str:
+        raw = await asyncio.wait_for(self.reader.readline(), 10)
+        if not raw:
+            raise ConnectionError("server closed the connection")
+        return raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
+
+    async def raw_block(self) -> bytes:
+        """A multi-line block as sent (still dot-stuffed), without the final '.'."""
+        parts = []
+        while True:
+            raw = await asyncio.wait_for(self.reader.readline(), 10)
+            if raw == b".\r\n":
+                return b"".join(parts)
+            if not raw:
+                raise ConnectionError("closed inside a block")
+            parts.append(raw)
+
+    async def block(self) -> list[str]:
+        """A multi-line block, unstuffed, as text lines."""
+        data = await self.raw_block()
+        return [
+            (ln[1:] if ln.startswith(".") else ln)
+            for ln in data.decode("utf-8", "surrogateescape").split("\r\n")[:-1]
+        ]
+
+    async def cmd(self, command: str) -> str:
+        await self.send(command + "\r\n")
+        return await self.line()
+
+    async def post(self, article: bytes | str) -> str:
+        """POST an article given with CRLF or LF line ends; returns the final status line."""
+        if isinstance(article, str):
+            article = article.encode()
+        article = article.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        if not article.endswith(b"\r\n"):
+            article += b"\r\n"
+        status = await self.cmd("POST")
+        if not status.startswith("340"):
+            return status
+        stuffed = b"".join(
+            (b"." + ln if ln.startswith(b".") else ln) + b"\r\n" for ln in article.split(b"\r\n")[:-1]
+        )
+        await self.send(stuffed + b".\r\n")
+        return await self.line()
+
+    async def close(self) -> None:
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
+
+
+class ServerHandle:
+    def __init__(self, server: NNTPServer, store: Store, port: int, db_path: Path) -> None:
+        self.server = server
+        self.store = store
+        self.port = port
+        self.host = "127.0.0.1"
+        self.db_path = db_path
+        self.url = store.url
+
+    async def connect(self) -> Client:
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        client = Client(reader, writer)
+        client.greeting = await client.line()
+        return client
+
+
+async def start_server(tmp_path: Path, **server_overrides: object) -> ServerHandle:
+    db_path = tmp_path / "news.sqlite3"
+    url = f"sqlite+aiosqlite:///{db_path}"
+    port = free_port()
+    settings = Settings(
+        server=replace(ServerSettings(), port=port, path_host="test.example", **server_overrides),
+        database=DatabaseSettings(url=url),
+    )
+    store = Store(url, path_host="test.example")
+    await store.init_schema()
+    await store.create_group("local.test", description="Sample group", creator="test")
+    server = NNTPServer(settings, store)
+    await server.start("127.0.0.1", port)
+    return ServerHandle(server, store, port, db_path)
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[ServerHandle]:
+    handle = await start_server(tmp_path)
+    try:
+        yield handle
+    finally:
+        await handle.server.close()
+        await handle.store.close()
+
+
+@pytest.fixture
+async def client(server: ServerHandle) -> AsyncIterator[Client]:
+    c = await server.connect()
+    try:
+        yield c
+    finally:
+        await c.close()
