@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import logging
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -15,11 +17,13 @@ import click
 
 from nntpd.article import is_valid_group_name
 from nntpd.config import ConfigError, Settings, load_settings
-from storage import Store, StoreError
+from nntpd.passwords import hash_password
+from storage import AccountError, Store, StoreError
 
 T = TypeVar("T")
 
 SAMPLE_GROUP = "local.test"
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class Context:
@@ -256,6 +260,127 @@ async def queue_reject(store: Store, held_id: int) -> None:
     """Drop a held post."""
     await store.reject(held_id)
     click.echo(f"rejected {held_id}")
+
+
+# -- accounts ------------------------------------------------------------
+
+@main.group()
+def user() -> None:
+    """Accounts, passwords and the staff/MVP flags."""
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        raise click.ClickException("password too short: use at least 8 characters")
+    return password
+
+
+def _account_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    @wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except AccountError as exc:
+            raise StoreError(str(exc)) from None
+
+    return wrapper
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--email", required=True, help="The account's address (From or Sender of its posts).")
+@click.option("--display-name", default="", help="Name shown in the Sender header.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@run_with_store
+@_account_errors
+async def user_add(store: Store, name: str, email: str, display_name: str, password_stdin: bool) -> None:
+    """Create an account (role: member)."""
+    if not ACCOUNT_NAME.fullmatch(name):
+        raise click.ClickException(f"invalid user name {name!r}: use letters, digits, . _ - (max 64)")
+    if "@" not in email or any(c.isspace() for c in email):
+        raise click.ClickException(f"invalid email address {email!r}")
+    password = _read_password(password_stdin)
+    account = await store.add_account(name, email=email, display_name=display_name,
+                                      password_hash=await asyncio.to_thread(hash_password, password))
+    click.echo(f"added {account.name} <{account.email}> ({account.role})")
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@run_with_store
+@_account_errors
+async def user_passwd(store: Store, name: str, password_stdin: bool) -> None:
+    """Set an account's password."""
+    if await store.account(name) is None:
+        raise AccountError(f"no such user: {name}")
+    password = _read_password(password_stdin)
+    await store.set_password_hash(name, await asyncio.to_thread(hash_password, password))
+    click.echo(f"password changed for {name}")
+
+
+@user.command("flag")
+@click.argument("name")
+@click.option("--staff", "role", flag_value="staff", help="Flag as staff.")
+@click.option("--mvp", "role", flag_value="mvp", help="Flag as MVP.")
+@click.option("--member", "role", flag_value="member", help="Back to an ordinary member.")
+@click.option("--by", "changed_by", default=None, help="Who makes the change (default: your login name).")
+@run_with_store
+@_account_errors
+async def user_flag(store: Store, name: str, role: str | None, changed_by: str | None) -> None:
+    """Set the role: --staff, --mvp or --member. Applies to the next post, no restart needed."""
+    if role is None:
+        raise click.UsageError("give one of --staff, --mvp, --member")
+    account = await store.set_role(name, role, changed_by=changed_by or _operator())
+    click.echo(f"{account.name} is now {account.role}")
+
+
+@user.command("disable")
+@click.argument("name")
+@run_with_store
+@_account_errors
+async def user_disable(store: Store, name: str) -> None:
+    """Refuse logins and posts from an account."""
+    await store.set_disabled(name, True)
+    click.echo(f"disabled {name}")
+
+
+@user.command("enable")
+@click.argument("name")
+@run_with_store
+@_account_errors
+async def user_enable(store: Store, name: str) -> None:
+    """Allow a disabled account again."""
+    await store.set_disabled(name, False)
+    click.echo(f"enabled {name}")
+
+
+@user.command("list")
+@click.option("--role", type=click.Choice(["staff", "mvp", "member"]), help="Only this role.")
+@click.option("--json", "as_json", is_flag=True)
+@run_with_store
+async def user_list(store: Store, role: str | None, as_json: bool) -> None:
+    """List accounts with their roles."""
+    accounts = await store.accounts(role)
+    if as_json:
+        click.echo(json.dumps([
+            {"name": a.name, "email": a.email, "display_name": a.display_name, "role": a.role,
+             "disabled": a.disabled, "created": a.created_at.isoformat()} for a in accounts], indent=2))
+        return
+    for a in accounts:
+        flag = " (disabled)" if a.disabled else ""
+        click.echo(f"{a.name}\t{a.role}\t{a.email}\t{a.display_name}{flag}")
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime, formataddr, parseaddr, parsedate_to_datetime
 from functools import lru_cache
 
 __all__ = [
@@ -31,6 +31,8 @@ __all__ = [
     "is_valid_group_name",
     "format_date",
     "prepare_article",
+    "PosterIdentity",
+    "TRUSTED_ROLES",
 ]
 
 CRLF = b"\r\n"
@@ -51,6 +53,18 @@ _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")  # printable, no '<' '>' in
 _MESSAGE_ID_CANDIDATE = re.compile(r"<[^<>\s]*>")
 _GROUP_NAME = re.compile(r"[A-Za-z0-9+_-]+(?:\.[A-Za-z0-9+_-]+)*")
 _WSP_RUN = re.compile(r"[ \t]+")
+
+
+TRUSTED_ROLES = frozenset({"staff", "mvp"})
+
+
+@dataclass(frozen=True, slots=True)
+class PosterIdentity:
+    """An authenticated poster as the server knows it from the account, never from headers."""
+
+    email: str
+    display_name: str = ""
+    role: str | None = None  # "staff", "mvp" or None for members
 
 
 class ArticleRejected(Exception):
@@ -224,15 +238,31 @@ def _field(name: str, value: str) -> tuple[str, str, bytes]:
     return name, value, f"{name}: {value}\r\n".encode("utf-8", "surrogateescape")
 
 
-def prepare_article(raw: bytes, *, path_host: str, now: datetime) -> PreparedArticle:
+def prepare_article(
+    raw: bytes,
+    *,
+    path_host: str,
+    now: datetime,
+    identity: PosterIdentity | None = None,
+    max_headers: int = 0,
+    max_header_bytes: int = 0,
+) -> PreparedArticle:
     """Validate a POSTed article (RFC 5536) and inject it (RFC 5537 3.5).
 
     Rejects what cannot be stored safely or threaded; drops headers only the
     server may set; adds Message-ID, Date, Injection-Date and the Path entry.
-    Every other header line is kept byte for byte and in order.
+    For an authenticated poster (``identity``) it also vouches for who
+    posted: a Sender with the account's address when From names someone
+    else (a client's own Sender is dropped), and ``X-Poster-Role`` for staff
+    and MVP accounts. Every other header line is kept byte for byte.
+    ``max_headers``/``max_header_bytes`` (0 = no limit) bound the header block.
     """
     header, body = split_article(raw)
+    if max_header_bytes and len(header) > max_header_bytes:
+        raise ArticleRejected(f"Header block too large (max {max_header_bytes} bytes)")
     fields = _fields(header)
+    if max_headers and len(fields) > max_headers:
+        raise ArticleRejected(f"Too many header fields (max {max_headers})")
 
     first: dict[str, str] = {}
     seen: set[str] = set()
@@ -276,7 +306,7 @@ def prepare_article(raw: bytes, *, path_host: str, now: datetime) -> PreparedArt
     final: list[tuple[str, str, bytes]] = []
     for field in fields:
         key = field[0].lower()
-        if key in RESERVED_HEADERS:
+        if key in RESERVED_HEADERS or (identity is not None and key == "sender"):
             continue
         if key == "path":
             field = _field(field[0], f"{path_host}!{field[1] or 'not-for-mail'}")
@@ -292,6 +322,12 @@ def prepare_article(raw: bytes, *, path_host: str, now: datetime) -> PreparedArt
         date = injection_date
         final.append(_field("Date", date))
     final.append(_field("Injection-Date", injection_date))
+    if identity is not None:
+        from_address = parseaddr(first["from"])[1]
+        if from_address.lower() != identity.email.lower():
+            final.append(_field("Sender", formataddr((identity.display_name, identity.email))))
+        if identity.role in TRUSTED_ROLES:
+            final.append(_field("X-Poster-Role", identity.role))
 
     new_header = b"".join(raw_field for _, _, raw_field in final)
     size = len(new_header) + 2 + len(body)

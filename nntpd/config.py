@@ -30,6 +30,47 @@ class ServerSettings:
     max_connections_per_address: int = 500
     idle_timeout: float = 600.0  # RFC 3977 3.1: at least 3 minutes for readers
     max_article_bytes: int = 1_000_000
+    max_header_count: int = 500
+    max_header_bytes: int = 64 * 1024
+    posts_per_minute: int = 30  # per account, or per address for anonymous posters; 0 = no limit
+    tls_port: int = 0  # implicit TLS listener (563 in production); 0 = off
+
+
+@dataclass(frozen=True)
+class TLSSettings:
+    certificate: str = ""  # PEM certificate chain; STARTTLS and tls_port need both files
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    allow_cleartext: bool = False  # allow AUTHINFO on unencrypted non-loopback connections
+    loopback_is_secure: bool = True  # treat 127.0.0.1/::1 as private enough for AUTHINFO
+    failure_delay: float = 1.0  # seconds added per recent failed login from one address
+    max_failure_delay: float = 10.0
+    lockout_failures: int = 10  # failures for one account before it is locked for a while
+    lockout_seconds: float = 900.0
+
+
+ACCESS_LEVELS = ("anyone", "loopback", "authenticated", "trusted", "nobody")
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    """Who may read and post in the groups a wildmat names; the last matching rule wins.
+
+    Levels: anyone; loopback (anonymous on loopback, or any account);
+    authenticated (any account); trusted (staff or MVP accounts); nobody.
+    """
+
+    groups: str = "*"
+    read: str = "anyone"
+    post: str = "loopback"
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    visible_to: str = "trusted"  # who sees unanswered.* and awaiting-staff.*: trusted or anyone
 
 
 @dataclass(frozen=True)
@@ -47,6 +88,10 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    tls: TLSSettings = field(default_factory=TLSSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    views: ViewSettings = field(default_factory=ViewSettings)
+    access: tuple[AccessRule, ...] = (AccessRule(),)
 
 
 def _section(cls: type, data: dict[str, Any], name: str) -> Any:
@@ -70,11 +115,31 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
     unknown = set(data) - set(sections)
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
-    parts = {}
-    for name, f in sections.items():
+    parts: dict[str, Any] = {}
+    for name in sections:
+        if name == "access":
+            continue
         cls = type(getattr(Settings(), name))
         parts[name] = _section(cls, data.get(name, {}), name)
-    return Settings(**parts)
+    if "access" in data:
+        rules = data["access"]
+        if not isinstance(rules, list):
+            raise ConfigError("access must be an array of tables ([[access]])")
+        parts["access"] = tuple(_access_rule(rule) for rule in rules)
+    settings = Settings(**parts)
+    if settings.server.idle_timeout < 180:
+        raise ConfigError("[server] idle_timeout must be at least 180 seconds (RFC 3977 3.1)")
+    if settings.views.visible_to not in ("trusted", "anyone"):
+        raise ConfigError("[views] visible_to must be 'trusted' or 'anyone'")
+    return settings
+
+
+def _access_rule(data: dict[str, Any]) -> AccessRule:
+    rule = _section(AccessRule, data, "access")
+    for key in ("read", "post"):
+        if getattr(rule, key) not in ACCESS_LEVELS:
+            raise ConfigError(f"[[access]] {key} must be one of {', '.join(ACCESS_LEVELS)}")
+    return rule
 
 
 def config_path(explicit: str | None) -> Path | None:

@@ -216,7 +216,9 @@ class Response:
     (already stuffed CRLF text, no final dot) or ``chunks`` (an async
     iterator of stuffed bytes, written as they come so large answers
     stream). ``then_read_block`` asks the server to read a dot-terminated
-    block from the client (POST) and answer with what the handler returns.
+    block from the client (POST) and answer with what the handler returns;
+    ``then_read_line`` the same for one line (a SASL continuation).
+    ``start_tls`` asks for a TLS handshake right after this response.
     """
 
     code: int
@@ -225,6 +227,8 @@ class Response:
     data: bytes | None = None
     chunks: AsyncIterator[bytes] | None = None
     then_read_block: BlockHandler | None = None
+    then_read_line: BlockHandler | None = None
+    start_tls: bool = False
     close: bool = False
 
     @property

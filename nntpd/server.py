@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from collections import Counter
 
 from storage import Store
@@ -26,7 +27,7 @@ from .protocol import (
     parse_command,
     status,
 )
-from .session import Session
+from .session import ServerContext, Session
 
 log = logging.getLogger("nntpd.server")
 
@@ -52,10 +53,22 @@ async def read_line(reader: asyncio.StreamReader) -> bytes | None:
             raise ConnectionClosed() from None
 
 
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """A server TLS context from the configured files, or None when TLS is not configured."""
+    cfg = settings.tls
+    if not cfg.certificate or not cfg.key:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cfg.certificate, cfg.key)
+    return context
+
+
 class NNTPServer:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
+        self.ctx = ServerContext(settings, store, tls_context(settings))
         self._servers: list[asyncio.AbstractServer] = []
         self._per_address: Counter[str] = Counter()
         self._connections = 0
@@ -64,15 +77,27 @@ class NNTPServer:
     def sockets(self) -> list[socket.socket]:
         return [s for server in self._servers for s in server.sockets]
 
-    async def start(self, host: str | None = None, port: int | None = None) -> None:
+    async def start(self, host: str | None = None, port: int | None = None,
+                    tls_port: int | None = None) -> None:
+        """Listen on the plain port and, when TLS is configured and a port given, implicit TLS."""
         cfg = self.settings.server
+        host = host or cfg.host
+        await self._listen(host, cfg.port if port is None else port, None)
+        tls_port = cfg.tls_port if tls_port is None else tls_port
+        if tls_port and self.ctx.tls is not None:
+            await self._listen(host, tls_port, self.ctx.tls)
+
+    async def _listen(self, host: str, port: int, tls: ssl.SSLContext | None) -> None:
+        handler = self._handle_tls if tls is not None else self._handle
         server = await asyncio.start_server(
-            self._handle, host or cfg.host, cfg.port if port is None else port,
-            limit=READ_LIMIT, reuse_address=True, backlog=4096,
+            handler, host, port, limit=READ_LIMIT, reuse_address=True, backlog=4096, ssl=tls,
         )
         self._servers.append(server)
         for sock in server.sockets:
-            log.info("listening on %s", sock.getsockname()[:2])
+            log.info("listening on %s%s", sock.getsockname()[:2], " (TLS)" if tls else "")
+
+    async def _handle_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._handle(reader, writer, secure=True)
 
     async def serve_forever(self) -> None:
         await asyncio.gather(*(s.serve_forever() for s in self._servers))
@@ -92,7 +117,8 @@ class NNTPServer:
             return "too many connections from your address"
         return None
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      secure: bool = False) -> None:
         peer = writer.get_extra_info("peername") or ("?", 0)
         address = str(peer[0])
         sock = writer.get_extra_info("socket")
@@ -106,7 +132,7 @@ class NNTPServer:
             return
         self._connections += 1
         self._per_address[address] += 1
-        session = Session(self.store, self.settings, peer=f"{address}:{peer[1]}")
+        session = Session(self.ctx, address=address, port=int(peer[1]), secure=secure)
         try:
             await self._converse(session, reader, writer)
         except ConnectionClosed:
@@ -149,7 +175,15 @@ class NNTPServer:
                 continue
             response = await session.dispatch(cmd)
             await _send(writer, response)
-            if response.then_read_block is not None:
+            if response.start_tls:
+                await self._start_tls(session, writer)
+                continue
+            if response.then_read_line is not None:
+                async with asyncio.timeout(idle):
+                    line = await read_line(reader)
+                response = await response.then_read_line(line or b"*")
+                await _send(writer, response)
+            elif response.then_read_block is not None:
                 raw = await self._read_block(reader)
                 if raw is None:
                     limit = self.settings.server.max_article_bytes
@@ -159,6 +193,17 @@ class NNTPServer:
                 await _send(writer, response)
             if response.close:
                 return
+
+    async def _start_tls(self, session: Session, writer: asyncio.StreamWriter) -> None:
+        """RFC 4642: handshake right after 382; on failure the connection closes."""
+        assert self.ctx.tls is not None
+        try:
+            await writer.start_tls(self.ctx.tls, ssl_handshake_timeout=30)
+        except (ssl.SSLError, OSError, asyncio.TimeoutError) as exc:
+            log.info("%s: TLS handshake failed: %s", session.peer, exc)
+            raise ConnectionClosed() from None
+        session.reset_after_tls()
+        log.info("%s: TLS started", session.peer)
 
     async def _read_block(self, reader: asyncio.StreamReader) -> bytes | None:
         """A dot-terminated block; None if it was too large (it is still consumed)."""

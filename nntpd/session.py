@@ -1,5 +1,12 @@
 """Per-connection state and command dispatch.
 
+Theory of operation: a connection starts unauthenticated, in plain TCP or
+in TLS (implicit TLS port). STARTTLS moves plain -> TLS and forgets what
+the client was told (capabilities change). AUTHINFO moves
+unauthenticated -> authenticated; the account, not any header, then gives
+the role used for access rules and for the trusted X-Poster-Role header.
+Inside a POST the server reads a block and hands it to the handler.
+
 A Session knows the selected group, the current article number, whether
 the client asked for CAPABILITIES (which changes the names in LIST
 OVERVIEW.FMT, as INN does) and who the client is. It does no I/O: the
@@ -8,13 +15,17 @@ server feeds it commands and writes the Responses it returns.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import ssl
 from dataclasses import dataclass, field
 
-from storage import GroupInfo, Poster, Store
+from storage import AccountInfo, GroupInfo, Store
 
+from .access import AccessPolicy, Who
 from .commands import load_all
 from .config import Settings
+from .guards import LoginThrottle, RateLimiter
 from .protocol import Command, NNTPError, Response
 
 log = logging.getLogger("nntpd.session")
@@ -22,26 +33,78 @@ log = logging.getLogger("nntpd.session")
 COMMANDS = load_all()
 
 
+class ServerContext:
+    """What all sessions of one server share: store, settings, policy, guards, TLS."""
+
+    def __init__(self, settings: Settings, store: Store, tls: ssl.SSLContext | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.tls = tls
+        self.policy = AccessPolicy(settings.access)
+        self.post_rate = RateLimiter(settings.server.posts_per_minute)
+        auth = settings.auth
+        self.logins = LoginThrottle(auth.failure_delay, auth.max_failure_delay,
+                                    auth.lockout_failures, auth.lockout_seconds)
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass
 class Session:
-    store: Store
-    settings: Settings
-    peer: str = ""
+    ctx: ServerContext
+    address: str = ""
+    port: int = 0
+    secure: bool = False
     group: GroupInfo | None = None
     article_number: int | None = None
     saw_capabilities: bool = False
-    quitting: bool = False
+    account: AccountInfo | None = None
+    pending_user: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
+    def store(self) -> Store:
+        return self.ctx.store
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    @property
+    def peer(self) -> str:
+        return f"{self.address}:{self.port}"
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.address)
+
+    @property
+    def who(self) -> Who:
+        return Who(self.loopback, self.account.role if self.account else None)
+
+    @property
     def posting_allowed(self) -> bool:
-        return True
+        return self.ctx.policy.may_post_somewhere(self.who)
 
-    def poster_for(self, article: object) -> Poster:
-        """Who is posting; anonymous posters are known by their From address."""
-        from .commands.posting import anonymous_poster
+    @property
+    def auth_allowed(self) -> bool:
+        """AUTHINFO only where a password cannot be sniffed, unless configured otherwise (RFC 4643 2.2)."""
+        auth = self.settings.auth
+        return self.secure or auth.allow_cleartext or (auth.loopback_is_secure and self.loopback)
 
-        return anonymous_poster(getattr(article, "from_"))
+    def can_read(self, group: str) -> bool:
+        return self.ctx.policy.can_read(group, self.who)
+
+    def denied(self, what: str) -> NNTPError:
+        """480 when logging in could help, else 502 (RFC 4643 2.1, RFC 3977 3.2.1)."""
+        if self.account is None:
+            return NNTPError(480, f"Authentication required for {what}")
+        return NNTPError(502, f"Access denied: {what}")
 
     def require_group(self) -> GroupInfo:
         if self.group is None:
@@ -53,6 +116,12 @@ class Session:
         if self.article_number is None:
             raise NNTPError(420, "Current article number is invalid")
         return group, self.article_number
+
+    def reset_after_tls(self) -> None:
+        """RFC 4642 2.2.2: after TLS starts, forget state the client was told."""
+        self.secure = True
+        self.saw_capabilities = False
+        self.pending_user = None
 
     async def dispatch(self, cmd: Command) -> Response:
         spec = COMMANDS.get(cmd.verb)

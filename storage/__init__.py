@@ -1,6 +1,9 @@
 """Storage: SQLAlchemy models and the one async store the server and CLI call."""
 
 from .store import (
+    AccountError,
+    AccountInfo,
+    RoleChangeInfo,
     ArticleData,
     GroupInfo,
     HeldInfo,
@@ -12,6 +15,9 @@ from .store import (
 )
 
 __all__ = [
+    "AccountError",
+    "AccountInfo",
+    "RoleChangeInfo",
     "ArticleData",
     "GroupInfo",
     "HeldInfo",

@@ -168,3 +168,32 @@ class HeldArticle(Base):
     fields: Mapped[str] = mapped_column(Text)
     poster_account: Mapped[str | None] = mapped_column(String(255), nullable=True)
     poster_role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class Account(Base):
+    """A poster's account. The role is a property of the account, never of a header."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    # "scrypt$n$r$p$salt$hash": the parameters travel with the hash so they can be raised later.
+    password_hash: Mapped[str] = mapped_column(String(255), default="")
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RoleChange(Base):
+    """Who changed whose role, and when."""
+
+    __tablename__ = "role_changes"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    account: Mapped[str] = mapped_column(String(64), index=True)
+    old_role: Mapped[str] = mapped_column(String(16))
+    new_role: Mapped[str] = mapped_column(String(16))
+    changed_by: Mapped[str] = mapped_column(String(255))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())

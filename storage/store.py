@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+from .accounts import AccountError, AccountInfo, AccountStore, RoleChangeInfo
 from .engine import make_engines
 from .models import (
     SCHEMA_VERSION,
@@ -32,6 +33,9 @@ from .models import (
 from .writer import ArticleWriter, Poster, PostOutcome, PostRejected
 
 __all__ = [
+    "AccountError",
+    "AccountInfo",
+    "RoleChangeInfo",
     "Store",
     "StoreError",
     "GroupInfo",
@@ -140,8 +144,8 @@ def _group(row: Any) -> GroupInfo:
     return GroupInfo(*row)
 
 
-class Store:
-    """Async access to groups and articles, on SQLite or PostgreSQL."""
+class Store(AccountStore):
+    """Async access to groups, articles and accounts, on SQLite or PostgreSQL."""
 
     def __init__(self, url: str, *, path_host: str = "nntpd.local") -> None:
         self.url = url

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .models import Article, Group, HeldArticle, Membership, Participant, Thread
-from .threads import Arrival, apply_arrival, new_thread, recompute_replies
+from .threads import TRUSTED_ROLES, Arrival, apply_arrival, new_thread, recompute_replies
 
 log = logging.getLogger("nntpd.storage")
 
@@ -254,7 +254,9 @@ class ArticleWriter:
         )).scalars().all()
         membership_rows = []
         for pending, article_id, row in zip(accepted, ids, article_rows):
-            overview = _raw(f"{pending.article.overview}\tXref: {row['xref']}")
+            role = pending.poster.role if pending.poster.role in TRUSTED_ROLES else None
+            role_field = f"X-Poster-Role: {role}" if role else ""
+            overview = _raw(f"{pending.article.overview}\tXref: {row['xref']}\t{role_field}")
             for name, number in pending.numbers.items():
                 membership_rows.append({
                     "group_id": group_ids[name], "number": number, "article_id": article_id,

@@ -13,13 +13,14 @@ from . import command
 if TYPE_CHECKING:
     from ..session import Session
 
-# RFC 3977 8.4: the first seven fields are fixed; Xref is the usual extra.
+# RFC 3977 8.4: the first seven fields are fixed; Xref is the usual extra, and
+# X-Poster-Role (set only by the server, from the account) lets readers score staff/MVP posts.
 OVERVIEW_FMT_RFC3977 = ["Subject:", "From:", "Date:", "Message-ID:", "References:",
-                        ":bytes", ":lines", "Xref:full"]
+                        ":bytes", ":lines", "Xref:full", "X-Poster-Role:full"]
 # INN's answer to clients that did not send CAPABILITIES: slrn disables XOVER
 # when it sees ':bytes' (see newsreaders.md), so keep the RFC 2980 names.
 OVERVIEW_FMT_RFC2980 = ["Subject:", "From:", "Date:", "Message-ID:", "References:",
-                        "Bytes:", "Lines:", "Xref:full"]
+                        "Bytes:", "Lines:", "Xref:full", "X-Poster-Role:full"]
 
 
 def _matcher(args: tuple[str, ...]):  # type: ignore[no-untyped-def]
@@ -37,7 +38,7 @@ async def _groups(session: Session, args: tuple[str, ...]) -> list[GroupInfo]:
     if len(args) > 1:
         raise syntax_error()
     match = _matcher(args)
-    return [g for g in await session.store.groups() if match(g.name)]
+    return [g for g in await session.store.groups() if match(g.name) and session.can_read(g.name)]
 
 
 async def list_active(session: Session, args: tuple[str, ...]) -> Response:
@@ -101,7 +102,7 @@ async def handle_newgroups(session: Session, args: tuple[str, ...]) -> Response:
     if len(args) not in (2, 3):
         raise syntax_error("Usage: NEWGROUPS date time [GMT]")
     since = parse_datetime(args[0], args[1], args[2] if len(args) == 3 else None)
-    groups = await session.store.groups_created_since(since)
+    groups = [g for g in await session.store.groups_created_since(since) if session.can_read(g.name)]
     return Response(231, "List of new newsgroups follows", lines=[active_line(g) for g in groups])
 
 
@@ -117,7 +118,7 @@ async def handle_newnews(session: Session, args: tuple[str, ...]) -> Response:
         last = None
         batch: list[bytes] = []
         async for message_id, group in session.store.new_articles(since):
-            if message_id != last and match(group):
+            if message_id != last and match(group) and session.can_read(group):
                 last = message_id
                 batch.append(message_id.encode() + b"\r\n")
                 if len(batch) >= 1000:

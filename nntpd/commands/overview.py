@@ -21,6 +21,7 @@ from ..protocol import (
 )
 from ..wildmat import compile_wildmat
 from . import command
+from .reader import readable
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 # Position of each header/metadata item in a stored overview line (after the number).
 OVERVIEW_INDEX = {
     "subject": 0, "from": 1, "date": 2, "message-id": 3, "references": 4,
-    ":bytes": 5, ":lines": 6, "xref": 7,
+    ":bytes": 5, ":lines": 6, "xref": 7, "x-poster-role": 8,
 }
 # RFC 2980 clients ask XHDR for Bytes/Lines; answer them from the overview too.
 XHDR_ALIASES = {"bytes": ":bytes", "lines": ":lines"}
@@ -76,7 +77,7 @@ async def handle_over(session: Session, args: tuple[str, ...]) -> Response:
         raise syntax_error()
     if args and is_message_id_arg(args[0]):
         overview = await session.store.overview_by_id(args[0])
-        if overview is None:
+        if overview is None or not readable(session, _field_value(overview, OVERVIEW_INDEX["xref"])):
             raise NNTPError(430, "No article with that message-id")
         return Response(224, "Overview information follows", lines=[b"0\t" + overview])
     gid, low, high = _range_of(session, args[0] if args else None)
@@ -98,8 +99,8 @@ async def handle_xover(session: Session, args: tuple[str, ...]) -> Response:
 def _field_value(overview: bytes, index: int) -> str:
     fields = overview.decode("utf-8", "surrogateescape").split("\t")
     value = fields[index] if index < len(fields) else ""
-    if index == OVERVIEW_INDEX["xref"] and value[:5].lower() == "xref:":
-        value = value[5:].lstrip()
+    if index >= OVERVIEW_INDEX["xref"]:  # "full" fields carry their header name
+        value = value.partition(":")[2].lstrip()
     return value
 
 
@@ -112,7 +113,7 @@ async def _header_values(
     store = session.store
     if arg is not None and is_message_id_arg(arg):
         article = await store.article_by_id(arg)
-        if article is None:
+        if article is None or not readable(session, article.xref):
             raise NNTPError(430, "No article with that message-id")
         if index is not None:
             overview = await store.overview_by_id(arg) or b""

@@ -1,4 +1,9 @@
-"""POST (RFC 3977 6.3.1) with injection per RFC 5537."""
+"""POST (RFC 3977 6.3.1) with injection per RFC 5537.
+
+The poster's identity and role come from the authenticated account, read
+afresh for every post (so a role change applies at once), never from
+headers: article.py drops any X-Poster-Role a client sends.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from storage import Poster, PostRejected
 
-from ..article import ArticleRejected, prepare_article
+from ..article import ArticleRejected, PosterIdentity, PreparedArticle, prepare_article
 from ..protocol import NNTPError, Response, syntax_error
 from . import command
 
@@ -25,19 +30,53 @@ def anonymous_poster(from_: str) -> Poster:
     return Poster(author_key=address.lower())
 
 
+async def _prepare(session: Session, raw: bytes) -> tuple[PreparedArticle, Poster]:
+    cfg = session.settings.server
+    identity = None
+    if session.account is not None:
+        account = await session.store.account(session.account.name)
+        if account is None or account.disabled:
+            raise ArticleRejected("Your account is disabled")
+        session.account = account
+        identity = PosterIdentity(account.email, account.display_name,
+                                  account.role if account.role != "member" else None)
+    article = prepare_article(
+        raw, path_host=cfg.path_host, now=datetime.now(timezone.utc), identity=identity,
+        max_headers=cfg.max_header_count, max_header_bytes=cfg.max_header_bytes,
+    )
+    if session.account is None:
+        return article, anonymous_poster(article.from_)
+    account = session.account
+    return article, Poster(author_key=account.name, account=account.name, role=account.role)
+
+
+def _rate_key(session: Session) -> str | None:
+    """Accounts are limited by name, anonymous posters by address; loopback anonymous is exempt."""
+    if session.account is not None:
+        return f"account:{session.account.name}"
+    return None if session.loopback else f"address:{session.address}"
+
+
 @command("POST", "POST")
 async def handle_post(session: Session, args: tuple[str, ...]) -> Response:
     if args:
         raise syntax_error("POST takes no arguments")
     if not session.posting_allowed:
+        if session.account is None:
+            raise NNTPError(480, "Authentication required for posting")
         raise NNTPError(440, "Posting not permitted")
 
     async def receive(raw: bytes) -> Response:
         try:
-            article = prepare_article(
-                raw, path_host=session.settings.server.path_host, now=datetime.now(timezone.utc)
-            )
-            outcome = await session.store.post(article, session.poster_for(article))
+            article, poster = await _prepare(session, raw)
+            denied = [g for g in article.newsgroups if not session.ctx.policy.can_post(g, session.who)]
+            if denied:
+                raise ArticleRejected(f"Posting to {denied[0]} is not allowed for you")
+            key = _rate_key(session)
+            if key is not None and not session.ctx.post_rate.allow(key):
+                limit = session.settings.server.posts_per_minute
+                raise ArticleRejected(f"Posting rate limit exceeded ({limit} per minute)")
+            outcome = await session.store.post(article, poster)
         except (ArticleRejected, PostRejected) as exc:
             log.info("%s: post refused: %s", session.peer, exc)
             return Response(441, f"Posting failed: {exc}")

@@ -26,6 +26,8 @@ async def select_group(session: Session, name: str):  # type: ignore[no-untyped-
     group = await session.store.group(name)
     if group is None:
         raise NNTPError(411, f"No such newsgroup {name}")
+    if not session.can_read(name):
+        raise session.denied(f"reading {name}")
     session.group = group
     session.article_number = group.low if group.count else None
     return group
@@ -99,8 +101,8 @@ async def select_article(session: Session, args: tuple[str, ...]) -> ArticleData
     arg = args[0]
     if is_message_id_arg(arg):
         article = await store.article_by_id(arg)
-        if article is None:
-            raise NNTPError(430, f"No article with that message-id")
+        if article is None or not readable(session, article.xref):
+            raise NNTPError(430, "No article with that message-id")
         return article
     group = session.require_group()
     number = parse_number(arg)
@@ -109,6 +111,11 @@ async def select_article(session: Session, args: tuple[str, ...]) -> ArticleData
         raise NNTPError(423, f"No article with number {number}")
     session.article_number = number
     return article
+
+
+def readable(session: Session, xref: str) -> bool:
+    """An article fetched by message-id is readable if any of its groups is."""
+    return any(session.can_read(entry.rpartition(":")[0]) for entry in xref.split()[1:])
 
 
 def header_with_xref(article: ArticleData) -> bytes:

@@ -20,6 +20,13 @@ def capabilities(session: Session) -> list[str]:
     caps = ["VERSION 2", "READER"]
     if session.posting_allowed:
         caps.append("POST")
+    if not session.secure and session.account is None and session.ctx.tls is not None:
+        caps.append("STARTTLS")  # RFC 4642 2.1
+    if session.account is None:  # RFC 4643 2.2: not advertised once authenticated
+        if session.auth_allowed:
+            caps += ["AUTHINFO USER SASL", "SASL PLAIN"]
+        else:
+            caps.append("AUTHINFO")
     caps += ["NEWNEWS", "OVER MSGID", "HDR", f"LIST {LIST_KEYWORDS}",
              f"IMPLEMENTATION nntpd-support {__version__}"]
     return caps

@@ -1,0 +1,116 @@
+"""Accounts and roles: the store's half that the CLI's `user` commands and AUTHINFO use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .models import Account, RoleChange
+
+ROLES = ("member", "staff", "mvp")
+
+_AC = Account.__table__
+_RC = RoleChange.__table__
+_ACCOUNT_COLUMNS = (_AC.c.name, _AC.c.email, _AC.c.display_name, _AC.c.role, _AC.c.disabled,
+                    _AC.c.password_hash, _AC.c.created_at)
+
+
+class AccountError(Exception):
+    """An operator-facing account failure (exists, unknown, bad role)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    name: str
+    email: str
+    display_name: str
+    role: str
+    disabled: bool
+    password_hash: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RoleChangeInfo:
+    account: str
+    old_role: str
+    new_role: str
+    changed_by: str
+    changed_at: datetime
+
+
+class AccountStore:
+    """Mixed into Store; needs ``_read_engine`` and ``_write_engine``."""
+
+    _read_engine: AsyncEngine
+    _write_engine: AsyncEngine
+
+    async def add_account(self, name: str, *, email: str, display_name: str = "",
+                          password_hash: str = "") -> AccountInfo:
+        try:
+            async with self._write_engine.begin() as conn:
+                await conn.execute(insert(_AC).values(
+                    name=name, email=email, display_name=display_name,
+                    password_hash=password_hash, role="member", disabled=False,
+                    created_at=datetime.now(timezone.utc),
+                ))
+        except IntegrityError:
+            raise AccountError(f"user {name} already exists") from None
+        return await self._must_account(name)
+
+    async def account(self, name: str) -> AccountInfo | None:
+        async with self._read_engine.connect() as conn:
+            row = (await conn.execute(select(*_ACCOUNT_COLUMNS).where(_AC.c.name == name))).first()
+        return AccountInfo(*row) if row else None
+
+    async def _must_account(self, name: str) -> AccountInfo:
+        account = await self.account(name)
+        if account is None:
+            raise AccountError(f"no such user: {name}")
+        return account
+
+    async def accounts(self, role: str | None = None) -> list[AccountInfo]:
+        stmt = select(*_ACCOUNT_COLUMNS).order_by(_AC.c.name)
+        if role is not None:
+            stmt = stmt.where(_AC.c.role == role)
+        async with self._read_engine.connect() as conn:
+            return [AccountInfo(*r) for r in await conn.execute(stmt)]
+
+    async def _update_account(self, name: str, **values: object) -> AccountInfo:
+        async with self._write_engine.begin() as conn:
+            result = await conn.execute(update(_AC).where(_AC.c.name == name).values(**values))
+        if result.rowcount == 0:
+            raise AccountError(f"no such user: {name}")
+        return await self._must_account(name)
+
+    async def set_password_hash(self, name: str, password_hash: str) -> AccountInfo:
+        return await self._update_account(name, password_hash=password_hash)
+
+    async def set_disabled(self, name: str, disabled: bool) -> AccountInfo:
+        return await self._update_account(name, disabled=disabled)
+
+    async def set_role(self, name: str, role: str, *, changed_by: str) -> AccountInfo:
+        """Change a role and record who did it; takes effect on the next post."""
+        if role not in ROLES:
+            raise AccountError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+        async with self._write_engine.begin() as conn:
+            old = (await conn.execute(select(_AC.c.role).where(_AC.c.name == name))).scalar()
+            if old is None:
+                raise AccountError(f"no such user: {name}")
+            if old != role:
+                await conn.execute(update(_AC).where(_AC.c.name == name).values(role=role))
+                await conn.execute(insert(_RC).values(
+                    account=name, old_role=old, new_role=role, changed_by=changed_by,
+                    changed_at=datetime.now(timezone.utc),
+                ))
+        return await self._must_account(name)
+
+    async def role_changes(self, name: str) -> list[RoleChangeInfo]:
+        stmt = (select(_RC.c.account, _RC.c.old_role, _RC.c.new_role, _RC.c.changed_by,
+                       _RC.c.changed_at).where(_RC.c.account == name).order_by(_RC.c.id))
+        async with self._read_engine.connect() as conn:
+            return [RoleChangeInfo(*r) for r in await conn.execute(stmt)]
