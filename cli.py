@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import getpass
 import json
 import logging
@@ -10,6 +11,7 @@ import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -374,6 +376,193 @@ async def user_list(store: Store, role: str | None, as_json: bool) -> None:
     for a in accounts:
         flag = " (disabled)" if a.disabled else ""
         click.echo(f"{a.name}\t{a.role}\t{a.email}\t{a.display_name}{flag}")
+
+
+# -- support threads and the community report ----------------------------
+
+DURATION = re.compile(r"(\d+)([smhdw])")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90m', '2h', '30d', '1w2d' -> timedelta."""
+    parts = DURATION.findall(text.strip().lower())
+    if not parts or "".join(n + u for n, u in parts) != text.strip().lower():
+        raise click.BadParameter(f"{text!r}: use a number with s, m, h, d or w (e.g. 2h, 30d)")
+    return timedelta(seconds=sum(int(n) * UNIT_SECONDS[u] for n, u in parts))
+
+
+def format_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m" if minutes else f"{seconds}s"
+
+
+def _wildmat_or_none(pattern: str | None) -> Callable[[str], bool] | None:
+    from nntpd.wildmat import WildmatError, compile_wildmat
+
+    if pattern is None:
+        return None
+    try:
+        return compile_wildmat(pattern)
+    except WildmatError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@main.group()
+def threads() -> None:
+    """Find unanswered threads, show a thread, resolve or reopen it."""
+
+
+@threads.command("unanswered")
+@click.option("--group", "group_pattern", metavar="WILDMAT", help="Only groups matching (e.g. 'support.*,!support.test').")
+@click.option("--older-than", "older_than", metavar="DURATION", help="Only threads started at least this long ago (e.g. 2h).")
+@click.option("--awaiting-staff", is_flag=True, help="Threads no staff or MVP account has posted in.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N threads.")
+@click.option("--sort", type=click.Choice(["busiest", "age"]), default="busiest", show_default=True,
+              help="busiest: oldest first within the busiest groups first; age: oldest first.")
+@click.option("--json", "as_json", is_flag=True)
+@run_with_store
+async def threads_unanswered(store: Store, group_pattern: str | None, older_than: str | None,
+                             awaiting_staff: bool, limit: int | None, sort: str, as_json: bool) -> None:
+    """Threads nobody but the original poster has answered (or no staff/MVP has)."""
+    now = datetime.now(timezone.utc)
+    cutoff = now - parse_duration(older_than) if older_than else None
+    found = await store.open_threads(
+        kind="awaiting-staff" if awaiting_staff else "unanswered",
+        group_match=_wildmat_or_none(group_pattern), older_than=cutoff, limit=limit, sort=sort,
+        activity_since=now - timedelta(days=30),
+    )
+    if as_json:
+        click.echo(json.dumps([
+            {"message_id": t.key, "group": t.group, "subject": t.subject, "author": t.author,
+             "started": t.started_at.isoformat(), "last_post": t.last_post_at.isoformat(),
+             "age_seconds": int((now - t.started_at).total_seconds()), "posts": t.posts,
+             "participants": t.participants} for t in found], indent=2))
+        return
+    if not found:
+        click.echo("No open threads.")
+        return
+    gw = max(len("GROUP"), *(len(t.group) for t in found))
+    aw = min(30, max(len("AUTHOR"), *(len(t.author) for t in found)))
+    click.echo(f"{'GROUP':<{gw}}  {'AGE':>7}  {'POSTS':>5}  {'AUTHOR':<{aw}}  SUBJECT")
+    for t in found:
+        age = format_age((now - t.started_at).total_seconds())
+        click.echo(f"{t.group:<{gw}}  {age:>7}  {t.posts:>5}  {t.author[:aw]:<{aw}}  {t.subject}  {t.key}")
+
+
+async def _thread_key(store: Store, message_id: str) -> str:
+    key = await store.thread_key_of(message_id)
+    if key is None:
+        raise StoreError(f"no article or thread {message_id}")
+    return key
+
+
+@threads.command("show")
+@click.argument("message_id", metavar="MESSAGE-ID")
+@run_with_store
+async def threads_show(store: Store, message_id: str) -> None:
+    """The thread containing MESSAGE-ID as a tree, with each poster's role."""
+    key = await _thread_key(store, message_id)
+    articles = await store.thread_articles(key)
+    figures = await store.thread(key)
+    ids = {a.message_id for a in articles}
+    children: dict[str | None, list[Any]] = {}
+    for a in articles:
+        parent = next((ref for ref in reversed(a.references.split()) if ref in ids), None)
+        children.setdefault(parent, []).append(a)
+    if figures:
+        state = "resolved" if figures["resolved_at"] else (
+            "unanswered" if figures["first_reply_at"] is None else "answered")
+        staff = "awaiting staff" if figures["first_staff_at"] is None else "staff/MVP replied"
+        click.echo(f"Thread {key} in {figures['group_name']}: {figures['posts']} posts, "
+                   f"{figures['participants']} participants, {state}, {staff}")
+    if key not in ids:
+        click.echo(f"(the first article {key} has not arrived)")
+
+    def show(parent: str | None, depth: int) -> None:
+        for a in children.get(parent, []):
+            role = f" [{a.role}]" if a.role in ("staff", "mvp") else ""
+            click.echo(f"{'  ' * depth}{a.arrived_at:%Y-%m-%d %H:%M}  {a.from_}{role}: {a.subject}  {a.message_id}")
+            show(a.message_id, depth + 1)
+
+    show(None, 0)
+
+
+@threads.command("resolve")
+@click.argument("message_id", metavar="MESSAGE-ID")
+@run_with_store
+async def threads_resolve(store: Store, message_id: str) -> None:
+    """Mark the thread containing MESSAGE-ID resolved: it leaves the unanswered lists and views."""
+    key = await _thread_key(store, message_id)
+    await store.set_resolved(key, True)
+    click.echo(f"resolved {key}")
+
+
+@threads.command("reopen")
+@click.argument("message_id", metavar="MESSAGE-ID")
+@run_with_store
+async def threads_reopen(store: Store, message_id: str) -> None:
+    """Undo resolve."""
+    key = await _thread_key(store, message_id)
+    await store.set_resolved(key, False)
+    click.echo(f"reopened {key}")
+
+
+REPORT_COLUMNS = ("group", "articles", "threads", "answered_share", "staff_answered_share",
+                  "reply_median_s", "reply_p90_s", "staff_reply_median_s", "staff_reply_p90_s",
+                  "unanswered_now")
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+@main.command()
+@click.option("--since", default="30d", show_default=True, metavar="DURATION",
+              help="Threads started and articles posted in this window.")
+@click.option("--group", "group_pattern", metavar="WILDMAT", help="Only groups matching.")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV for spreadsheets (one row per group).")
+@run_with_store
+async def report(store: Store, since: str, group_pattern: str | None, as_json: bool, as_csv: bool) -> None:
+    """Per group: articles, threads, share answered (by anyone, by staff/MVP), reply times, open threads."""
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    start = datetime.now(timezone.utc) - parse_duration(since)
+    data = await store.report(since=start, group_match=_wildmat_or_none(group_pattern))
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    if as_csv:
+        out = csv.writer(sys.stdout)
+        out.writerow(REPORT_COLUMNS)
+        for row in data["groups"]:
+            out.writerow(["" if row[c] is None else row[c] for c in REPORT_COLUMNS])
+        return
+    click.echo(f"Community report since {start:%Y-%m-%d %H:%M} UTC")
+    gw = max([len("GROUP")] + [len(r["group"]) for r in data["groups"]])
+    click.echo(f"{'GROUP':<{gw}}  {'ARTICLES':>8}  {'THREADS':>7}  {'ANSWERED':>8}  {'BY STAFF':>8}  "
+               f"{'REPLY p50':>9}  {'p90':>7}  {'STAFF p50':>9}  {'p90':>7}  {'OPEN':>5}")
+    for r in data["groups"]:
+        click.echo(
+            f"{r['group']:<{gw}}  {r['articles']:>8}  {r['threads']:>7}  {_share(r['answered_share']):>8}  "
+            f"{_share(r['staff_answered_share']):>8}  {format_age(r['reply_median_s']):>9}  "
+            f"{format_age(r['reply_p90_s']):>7}  {format_age(r['staff_reply_median_s']):>9}  "
+            f"{format_age(r['staff_reply_p90_s']):>7}  {r['unanswered_now']:>5}"
+        )
+    if data["top_answerers"]:
+        click.echo("\nTop answerers")
+        for a in data["top_answerers"]:
+            click.echo(f"  {a['replies']:>5}  {a['author']} ({a['role']})")
 
 
 def _operator() -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from storage import AccountInfo, GroupInfo, Store
 
-from .access import AccessPolicy, Who
+from .access import TRUSTED, AccessPolicy, Who
 from .commands import load_all
 from .config import Settings
 from .guards import LoginThrottle, RateLimiter
@@ -96,6 +96,11 @@ class Session:
         """AUTHINFO only where a password cannot be sniffed, unless configured otherwise (RFC 4643 2.2)."""
         auth = self.settings.auth
         return self.secure or auth.allow_cleartext or (auth.loopback_is_secure and self.loopback)
+
+    @property
+    def views_visible(self) -> bool:
+        """unanswered.* and awaiting-staff.* are for staff and MVPs unless the config opens them."""
+        return self.settings.views.visible_to == "anyone" or self.who.role in TRUSTED
 
     def can_read(self, group: str) -> bool:
         return self.ctx.policy.can_read(group, self.who)

@@ -112,7 +112,8 @@ class Membership(Base):
     # The overview line after the article number (RFC 3977 8.3.2), Xref included.
     overview: Mapped[bytes] = mapped_column(LargeBinary)
 
-    __table_args__ = (Index("ix_memberships_group_thread", "group_id", "thread_key"),)
+    # Views (unanswered.G) join open threads to their articles in G by this index.
+    __table_args__ = (Index("ix_memberships_thread_group", "thread_key", "group_id"),)
 
 
 class Thread(Base):
@@ -139,7 +140,11 @@ class Thread(Base):
     first_staff_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
-    __table_args__ = (Index("ix_threads_open", "group_name", "first_reply_at", "started_at"),)
+    # Open threads are found by these without scanning answered ones.
+    __table_args__ = (
+        Index("ix_threads_unanswered", "first_reply_at", "group_name", "started_at"),
+        Index("ix_threads_awaiting_staff", "first_staff_at", "group_name", "started_at"),
+    )
 
 
 class Participant(Base):

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+from .community import CommunityStore, OpenThread, ThreadArticle, as_view, open_condition
 from .accounts import AccountError, AccountInfo, AccountStore, RoleChangeInfo
 from .engine import make_engines
 from .models import (
@@ -33,6 +34,11 @@ from .models import (
 from .writer import ArticleWriter, Poster, PostOutcome, PostRejected
 
 __all__ = [
+    "OpenThread",
+    "ThreadArticle",
+    "VIEW_KINDS",
+    "view_of",
+    "as_view",
     "AccountError",
     "AccountInfo",
     "RoleChangeInfo",
@@ -63,11 +69,15 @@ class GroupInfo:
     creator: str
     high: int
     count: int
+    view: str | None = None  # "unanswered" or "awaiting-staff" for a view of group `id`
+    first: int | None = None  # lowest number present, when known (views)
 
     @property
     def low(self) -> int:
         """Low water mark; an empty group reports high = low - 1 (RFC 3977 6.1.1.2)."""
-        return 1 if self.count else self.high + 1
+        if not self.count:
+            return self.high + 1
+        return self.first if self.first is not None else 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +138,10 @@ _NUMBERS_RANGE = (
     .order_by(_M.c.number)
     .limit(bindparam("lim"))
 )
-_NEXT_NUMBER = select(func.min(_M.c.number)).where(
+_NEXT_NUMBER = select(func.min(_M.c.number)).select_from(_M).where(
     _M.c.group_id == bindparam("gid"), _M.c.number > bindparam("num")
 )
-_PREV_NUMBER = select(func.max(_M.c.number)).where(
+_PREV_NUMBER = select(func.max(_M.c.number)).select_from(_M).where(
     _M.c.group_id == bindparam("gid"), _M.c.number < bindparam("num")
 )
 _NUMBER_OF_ID = (
@@ -140,11 +150,39 @@ _NUMBER_OF_ID = (
 )
 
 
+_T = Thread.__table__
+VIEW_KINDS = ("unanswered", "awaiting-staff")
+
+
+def view_of(name: str) -> tuple[str, str] | None:
+    """``unanswered.G`` -> ("unanswered", "G"); None for a name that is not a view."""
+    prefix, dot, base = name.partition(".")
+    if dot and base and prefix in VIEW_KINDS:
+        return prefix, base
+    return None
+
+
+def _viewed(stmt: Any) -> dict[str | None, Any]:
+    """The statement for the group itself and for each view of it."""
+    variants: dict[str | None, Any] = {None: stmt}
+    for kind in VIEW_KINDS:
+        variants[kind] = stmt.join(_T, _T.c.key == _M.c.thread_key).where(open_condition(kind))
+    return variants
+
+
+_ARTICLE_BY_NUMBER_IN = _viewed(_ARTICLE_BY_NUMBER)
+_OVERVIEW_RANGE_IN = _viewed(_OVERVIEW_RANGE)
+_HEADERS_RANGE_IN = _viewed(_HEADERS_RANGE)
+_NUMBERS_RANGE_IN = _viewed(_NUMBERS_RANGE)
+_NEXT_NUMBER_IN = _viewed(_NEXT_NUMBER)
+_PREV_NUMBER_IN = _viewed(_PREV_NUMBER)
+
+
 def _group(row: Any) -> GroupInfo:
     return GroupInfo(*row)
 
 
-class Store(AccountStore):
+class Store(AccountStore, CommunityStore):
     """Async access to groups, articles and accounts, on SQLite or PostgreSQL."""
 
     def __init__(self, url: str, *, path_host: str = "nntpd.local") -> None:
@@ -190,6 +228,10 @@ class Store(AccountStore):
     async def create_group(
         self, name: str, *, description: str = "", status: str = "y", creator: str = ""
     ) -> GroupInfo:
+        if view_of(name) is not None:
+            raise StoreError(
+                f"group name {name} is reserved: {name.split('.')[0]}.* names are views of other groups"
+            )
         try:
             async with self._write_engine.begin() as conn:
                 await conn.execute(
@@ -277,9 +319,12 @@ class Store(AccountStore):
 
     # -- reading --------------------------------------------------------
 
-    async def article_by_number(self, group_id: int, number: int) -> ArticleData | None:
+    async def article_by_number(self, group_id: int, number: int,
+                                view: str | None = None) -> ArticleData | None:
         async with self._read_engine.connect() as conn:
-            row = (await conn.execute(_ARTICLE_BY_NUMBER, {"gid": group_id, "num": number})).first()
+            row = (await conn.execute(
+                _ARTICLE_BY_NUMBER_IN[view], {"gid": group_id, "num": number}
+            )).first()
         return ArticleData(*row) if row else None
 
     async def article_by_id(self, message_id: str) -> ArticleData | None:
@@ -291,13 +336,13 @@ class Store(AccountStore):
         async with self._read_engine.connect() as conn:
             return (await conn.execute(_NUMBER_OF_ID, {"gid": group_id, "mid": message_id})).scalar()
 
-    async def next_number(self, group_id: int, after: int) -> int | None:
+    async def next_number(self, group_id: int, after: int, view: str | None = None) -> int | None:
         async with self._read_engine.connect() as conn:
-            return (await conn.execute(_NEXT_NUMBER, {"gid": group_id, "num": after})).scalar()
+            return (await conn.execute(_NEXT_NUMBER_IN[view], {"gid": group_id, "num": after})).scalar()
 
-    async def previous_number(self, group_id: int, before: int) -> int | None:
+    async def previous_number(self, group_id: int, before: int, view: str | None = None) -> int | None:
         async with self._read_engine.connect() as conn:
-            return (await conn.execute(_PREV_NUMBER, {"gid": group_id, "num": before})).scalar()
+            return (await conn.execute(_PREV_NUMBER_IN[view], {"gid": group_id, "num": before})).scalar()
 
     async def _chunks(self, stmt: Any, group_id: int, low: int, high: int,
                       chunk: int) -> AsyncIterator[list[Any]]:
@@ -314,19 +359,19 @@ class Store(AccountStore):
                 return
             low = rows[-1][0] + 1
 
-    def overview(self, group_id: int, low: int, high: int,
+    def overview(self, group_id: int, low: int, high: int, view: str | None = None,
                  chunk: int = OVERVIEW_CHUNK) -> AsyncIterator[list[Any]]:
         """(number, overview-after-number) rows in ordered chunks."""
-        return self._chunks(_OVERVIEW_RANGE, group_id, low, high, chunk)
+        return self._chunks(_OVERVIEW_RANGE_IN[view], group_id, low, high, chunk)
 
-    def headers(self, group_id: int, low: int, high: int,
+    def headers(self, group_id: int, low: int, high: int, view: str | None = None,
                 chunk: int = 500) -> AsyncIterator[list[Any]]:
         """(number, header block) rows in ordered chunks, for HDR of other headers."""
-        return self._chunks(_HEADERS_RANGE, group_id, low, high, chunk)
+        return self._chunks(_HEADERS_RANGE_IN[view], group_id, low, high, chunk)
 
-    def numbers(self, group_id: int, low: int, high: int,
+    def numbers(self, group_id: int, low: int, high: int, view: str | None = None,
                 chunk: int = 10000) -> AsyncIterator[list[Any]]:
-        return self._chunks(_NUMBERS_RANGE, group_id, low, high, chunk)
+        return self._chunks(_NUMBERS_RANGE_IN[view], group_id, low, high, chunk)
 
     async def overview_by_id(self, message_id: str) -> bytes | None:
         async with self._read_engine.connect() as conn:

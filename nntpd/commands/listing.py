@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, AsyncIterator
 
-from storage import GroupInfo
+from storage import VIEW_KINDS, GroupInfo, as_view
 
 from ..protocol import Response, parse_datetime, syntax_error
 from ..wildmat import WildmatError, compile_wildmat
@@ -35,10 +35,18 @@ def active_line(g: GroupInfo) -> bytes:
 
 
 async def _groups(session: Session, args: tuple[str, ...]) -> list[GroupInfo]:
+    """Readable groups matching the wildmat, plus their views for those who may see them."""
     if len(args) > 1:
         raise syntax_error()
     match = _matcher(args)
-    return [g for g in await session.store.groups() if match(g.name) and session.can_read(g.name)]
+    groups = [g for g in await session.store.groups() if session.can_read(g.name)]
+    if session.views_visible:
+        views = []
+        for kind in VIEW_KINDS:
+            stats = await session.store.view_stats(kind)
+            views += [as_view(kind, g, *stats.get(g.id, (0, None))) for g in groups]
+        groups += views
+    return [g for g in groups if match(g.name)]
 
 
 async def list_active(session: Session, args: tuple[str, ...]) -> Response:

@@ -61,14 +61,14 @@ def _overview_rows(rows: list[Any]) -> bytes:
     return b"".join(b"%d\t%s\r\n" % (n, ov) for n, ov in rows)
 
 
-def _range_of(session: Session, arg: str | None) -> tuple[int, int, int]:
-    """(group id, low, high) for a range argument or the current article."""
+def _range_of(session: Session, arg: str | None) -> tuple[int, int, int, str | None]:
+    """(group id, low, high, view) for a range argument or the current article."""
     if arg is None:
         group, number = session.require_current()
-        return group.id, number, number
+        return group.id, number, number, group.view
     group = session.require_group()
     rng = parse_range(arg)
-    return group.id, rng.low, rng.high
+    return group.id, rng.low, rng.high, group.view
 
 
 @command("OVER", "OVER [range|message-id]")
@@ -80,8 +80,8 @@ async def handle_over(session: Session, args: tuple[str, ...]) -> Response:
         if overview is None or not readable(session, _field_value(overview, OVERVIEW_INDEX["xref"])):
             raise NNTPError(430, "No article with that message-id")
         return Response(224, "Overview information follows", lines=[b"0\t" + overview])
-    gid, low, high = _range_of(session, args[0] if args else None)
-    stream = await _peeked(session.store.overview(gid, low, high), _overview_rows)
+    gid, low, high, view = _range_of(session, args[0] if args else None)
+    stream = await _peeked(session.store.overview(gid, low, high, view), _overview_rows)
     if stream is None:
         if not args:
             raise NNTPError(420, "Current article number is invalid")
@@ -125,22 +125,22 @@ async def _header_values(
             yield [(article.message_id, value)]
 
         return True, one()
-    gid, low, high = _range_of(session, arg)
+    gid, low, high, view = _range_of(session, arg)
     if index is not None:
         async def from_overview() -> AsyncIterator[list[tuple[Any, str]]]:
-            async for rows in store.overview(gid, low, high):
+            async for rows in store.overview(gid, low, high, view):
                 yield [(n, _field_value(ov, index)) for n, ov in rows]
 
         return False, from_overview()
     if name.startswith(":"):
         async def unknown() -> AsyncIterator[list[tuple[Any, str]]]:
-            async for rows in store.numbers(gid, low, high):
+            async for rows in store.numbers(gid, low, high, view):
                 yield [(r[0], "") for r in rows]
 
         return False, unknown()
 
     async def from_headers() -> AsyncIterator[list[tuple[Any, str]]]:
-        async for rows in store.headers(gid, low, high):
+        async for rows in store.headers(gid, low, high, view):
             yield [(n, header_value(h, field) or "") for n, h in rows]
 
     return False, from_headers()

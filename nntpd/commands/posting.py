@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from email.utils import parseaddr
 from typing import TYPE_CHECKING
 
-from storage import Poster, PostRejected
+from storage import Poster, PostRejected, view_of
 
 from ..article import ArticleRejected, PosterIdentity, PreparedArticle, prepare_article
 from ..protocol import NNTPError, Response, syntax_error
@@ -69,6 +69,10 @@ async def handle_post(session: Session, args: tuple[str, ...]) -> Response:
     async def receive(raw: bytes) -> Response:
         try:
             article, poster = await _prepare(session, raw)
+            views = [g for g in article.newsgroups if view_of(g) is not None]
+            if views:
+                base = view_of(views[0])[1]  # type: ignore[index]
+                raise ArticleRejected(f"{views[0]} is a read-only view; post to {base} instead")
             denied = [g for g in article.newsgroups if not session.ctx.policy.can_post(g, session.who)]
             if denied:
                 raise ArticleRejected(f"Posting to {denied[0]} is not allowed for you")

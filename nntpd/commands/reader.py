@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, AsyncIterator
 
-from storage import ArticleData
+from storage import ArticleData, GroupInfo, view_of
 
 from ..protocol import (
     CRLF,
@@ -22,12 +22,22 @@ if TYPE_CHECKING:
     from ..session import Session
 
 
-async def select_group(session: Session, name: str):  # type: ignore[no-untyped-def]
-    group = await session.store.group(name)
-    if group is None:
+async def find_group(session: Session, name: str) -> GroupInfo:
+    """A readable group or view by name; views answer 411 to those who may not see them."""
+    view = view_of(name)
+    base_name = view[1] if view else name
+    group = await session.store.group(base_name)
+    if group is None or (view and not session.views_visible):
         raise NNTPError(411, f"No such newsgroup {name}")
-    if not session.can_read(name):
+    if not session.can_read(base_name):
+        if view:
+            raise NNTPError(411, f"No such newsgroup {name}")
         raise session.denied(f"reading {name}")
+    return await session.store.view_group(view[0], group) if view else group
+
+
+async def select_group(session: Session, name: str) -> GroupInfo:
+    group = await find_group(session, name)
     session.group = group
     session.article_number = group.low if group.count else None
     return group
@@ -54,7 +64,7 @@ async def handle_listgroup(session: Session, args: tuple[str, ...]) -> Response:
     low, high = (rng.low, rng.high) if rng else (g.low, g.high)
 
     async def numbers() -> AsyncIterator[bytes]:
-        async for rows in session.store.numbers(g.id, low, high):
+        async for rows in session.store.numbers(g.id, low, high, g.view):
             yield b"".join(b"%d\r\n" % r[0] for r in rows)
 
     return Response(211, f"{g.count} {g.low} {g.high} {g.name} list follows", chunks=numbers())
@@ -75,12 +85,12 @@ async def _move(session: Session, args: tuple[str, ...], forward: bool) -> Respo
         raise syntax_error()
     group, current = session.require_current()
     store = session.store
-    number = await (store.next_number if forward else store.previous_number)(group.id, current)
+    number = await (store.next_number if forward else store.previous_number)(group.id, current, group.view)
     if number is None:
         if forward:
             raise NNTPError(421, "No next article in this group")
         raise NNTPError(422, "No previous article in this group")
-    article = await store.article_by_number(group.id, number)
+    article = await store.article_by_number(group.id, number, group.view)
     if article is None:
         raise NNTPError(421 if forward else 422, "No such article")
     session.article_number = number
@@ -94,7 +104,7 @@ async def select_article(session: Session, args: tuple[str, ...]) -> ArticleData
     store = session.store
     if not args:
         group, number = session.require_current()
-        article = await store.article_by_number(group.id, number)
+        article = await store.article_by_number(group.id, number, group.view)
         if article is None:
             raise NNTPError(420, "Current article number is invalid")
         return article
@@ -106,7 +116,7 @@ async def select_article(session: Session, args: tuple[str, ...]) -> ArticleData
         return article
     group = session.require_group()
     number = parse_number(arg)
-    article = await store.article_by_number(group.id, number)
+    article = await store.article_by_number(group.id, number, group.view)
     if article is None:
         raise NNTPError(423, f"No article with number {number}")
     session.article_number = number
