@@ -44,6 +44,8 @@ RESERVED_HEADERS = frozenset({
     "xref", "injection-info", "injection-date", "x-poster-role",
     "nntp-posting-host", "nntp-posting-date", "x-trace",
 })
+# Relayed articles keep their injection headers; these are ours alone.
+TRANSIT_RESERVED = frozenset({"xref", "x-poster-role"})
 REQUIRED_HEADERS = ("From", "Newsgroups", "Subject")  # RFC 5536 3.1
 UNIQUE_HEADERS = ("From", "Subject", "Newsgroups", "Message-ID", "Date", "References", "Path")
 _UNIQUE_LOWER = {name.lower(): name for name in UNIQUE_HEADERS}
@@ -246,6 +248,7 @@ def prepare_article(
     identity: PosterIdentity | None = None,
     max_headers: int = 0,
     max_header_bytes: int = 0,
+    transit: bool = False,
 ) -> PreparedArticle:
     """Validate a POSTed article (RFC 5536) and inject it (RFC 5537 3.5).
 
@@ -256,6 +259,11 @@ def prepare_article(
     else (a client's own Sender is dropped), and ``X-Poster-Role`` for staff
     and MVP accounts. Every other header line is kept byte for byte.
     ``max_headers``/``max_header_bytes`` (0 = no limit) bound the header block.
+
+    ``transit`` is for articles relayed by IHAVE (RFC 5537 3.6): they were
+    injected elsewhere, so Message-ID and Date are required, injection
+    headers are kept, and only Path is extended (Xref and X-Poster-Role
+    are still dropped: they only mean something when this server set them).
     """
     header, body = split_article(raw)
     if max_header_bytes and len(header) > max_header_bytes:
@@ -296,6 +304,10 @@ def prepare_article(
     if not groups:
         raise ArticleRejected("Newsgroups header names no group")
 
+    if transit:
+        for name in ("Message-ID", "Date"):
+            if name.lower() not in first:
+                raise ArticleRejected(f"Missing {name} header")
     message_id = first.get("message-id")
     if message_id is not None and not is_valid_message_id(message_id):
         raise ArticleRejected(f"Invalid Message-ID header: {_quote(message_id)}")
@@ -306,7 +318,9 @@ def prepare_article(
     final: list[tuple[str, str, bytes]] = []
     for field in fields:
         key = field[0].lower()
-        if key in RESERVED_HEADERS or (identity is not None and key == "sender"):
+        if key in (TRANSIT_RESERVED if transit else RESERVED_HEADERS) or (
+            identity is not None and key == "sender"
+        ):
             continue
         if key == "path":
             field = _field(field[0], f"{path_host}!{field[1] or 'not-for-mail'}")
@@ -321,7 +335,8 @@ def prepare_article(
     if date is None:
         date = injection_date
         final.append(_field("Date", date))
-    final.append(_field("Injection-Date", injection_date))
+    if not transit:
+        final.append(_field("Injection-Date", injection_date))
     if identity is not None:
         from_address = parseaddr(first["from"])[1]
         if from_address.lower() != identity.email.lower():

@@ -34,6 +34,7 @@ class ServerSettings:
     max_header_bytes: int = 64 * 1024
     posts_per_minute: int = 30  # per account, or per address for anonymous posters; 0 = no limit
     tls_port: int = 0  # implicit TLS listener (563 in production); 0 = off
+    feed_access: str = "loopback"  # who may relay articles with IHAVE (an access level)
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ class Settings:
 
 
 def _section(cls: type, data: dict[str, Any], name: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"[{name}] must be a table")
     known = {f.name: f for f in fields(cls)}
     unknown = set(data) - set(known)
     if unknown:
@@ -129,6 +132,8 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
     settings = Settings(**parts)
     if settings.server.idle_timeout < 180:
         raise ConfigError("[server] idle_timeout must be at least 180 seconds (RFC 3977 3.1)")
+    if settings.server.feed_access not in ACCESS_LEVELS:
+        raise ConfigError(f"[server] feed_access must be one of {', '.join(ACCESS_LEVELS)}")
     if settings.views.visible_to not in ("trusted", "anyone"):
         raise ConfigError("[views] visible_to must be 'trusted' or 'anyone'")
     return settings
@@ -160,8 +165,10 @@ def load_settings(explicit: str | None = None, database_url: str | None = None) 
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     settings = settings_from_dict(data)
     if database_url:
         settings = replace(settings, database=DatabaseSettings(url=database_url))

@@ -16,6 +16,7 @@ or a database, so every rule about the wire is testable with plain calls.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import AsyncIterator, Awaitable, Callable, Iterable
@@ -24,6 +25,7 @@ MAX_COMMAND_LINE = 512  # octets including CRLF (RFC 3977 section 3.1)
 MAX_ARGUMENT = 497  # section 3.1: each argument at most 497 octets
 MAX_ARTICLE_NUMBER = 2_147_483_647  # section 6: numbers fit in 31 bits
 CRLF = b"\r\n"
+_SEPARATORS = re.compile(rb"[ \t]+")  # section 3.1: only space and TAB separate arguments
 
 
 class NNTPError(Exception):
@@ -52,17 +54,16 @@ def parse_command(line: bytes) -> Command | None:
     send and which a server should ignore. Raises NNTPError(501) for an
     over-long line or argument (section 3.1).
     """
-    if len(line) > MAX_COMMAND_LINE or (
-        len(line) == MAX_COMMAND_LINE and not line.endswith(b"\n")
-    ):
+    body = line.rstrip(b"\r\n")
+    if len(body) + 2 > MAX_COMMAND_LINE:
         raise syntax_error("Command line too long (max 512 octets)")
-    text = line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
-    words = text.split()
+    words = [w for w in _SEPARATORS.split(body) if w]
     if not words:
         return None
     if any(len(w) > MAX_ARGUMENT for w in words[1:]):
         raise syntax_error("Argument too long (max 497 octets)")
-    return Command(words[0].upper(), tuple(words[1:]))
+    text = [w.decode("utf-8", "surrogateescape") for w in words]
+    return Command(text[0].upper(), tuple(text[1:]))
 
 
 def status(code: int, text: str) -> bytes:
@@ -183,8 +184,9 @@ def is_message_id_arg(text: str) -> bool:
 def parse_datetime(date: str, time: str, gmt: str | None) -> datetime:
     """NEWGROUPS/NEWNEWS date and time (section 7.3.2): yymmdd or yyyymmdd, hhmmss.
 
-    Two-digit years take the century that puts them closest to now, as
-    the RFC asks. Times are UTC whether or not GMT is given (we run in UTC).
+    A two-digit year is in the current century if it is not after the
+    current year, else in the previous one (section 7.3.2). A leap second
+    (60) is read as 59. Times are UTC whether or not GMT is given.
     """
     if gmt is not None and gmt.upper() != "GMT":
         raise syntax_error("Expected GMT")
@@ -193,12 +195,11 @@ def parse_datetime(date: str, time: str, gmt: str | None) -> datetime:
     if len(date) == 6:
         now_year = datetime.now(timezone.utc).year
         yy = int(date[:2])
-        year = now_year - now_year % 100 + yy
-        if year > now_year + 50:
-            year -= 100
-        elif year < now_year - 50:
-            year += 100
+        century = now_year - now_year % 100
+        year = century + yy if yy <= now_year % 100 else century - 100 + yy
         date = f"{year:04d}{date[2:]}"
+    if time[4:] == "60":
+        time = time[:4] + "59"
     try:
         return datetime.strptime(date + time, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
     except ValueError:

@@ -154,16 +154,19 @@ class NNTPServer:
 
     async def _converse(self, session: Session, reader: asyncio.StreamReader,
                         writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._commands(session, reader, writer)
+        except TimeoutError:
+            writer.write(status(400, "Idle timeout, closing connection"))
+            log.info("%s: idle timeout", session.peer)
+
+    async def _commands(self, session: Session, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> None:
         idle = self.settings.server.idle_timeout
         await _send(writer, greeting(session))
         while True:
-            try:
-                async with asyncio.timeout(idle):
-                    line = await read_line(reader)
-            except TimeoutError:
-                writer.write(status(400, "Idle timeout, closing connection"))
-                log.info("%s: idle timeout", session.peer)
-                return
+            async with asyncio.timeout(idle):
+                line = await read_line(reader)
             try:
                 if line is TOO_LONG:
                     raise NNTPError(501, "Command line too long (max 512 octets)")
@@ -174,10 +177,14 @@ class NNTPServer:
             if cmd is None:
                 continue
             response = await session.dispatch(cmd)
-            await _send(writer, response)
             if response.start_tls:
+                # Cleartext pipelined after STARTTLS is dropped before answering,
+                # so nobody can inject commands that would run inside TLS.
+                reader._buffer.clear()  # type: ignore[attr-defined]  # no public API
+                await _send(writer, response)
                 await self._start_tls(session, writer)
                 continue
+            await _send(writer, response)
             if response.then_read_line is not None:
                 async with asyncio.timeout(idle):
                     line = await read_line(reader)

@@ -123,10 +123,12 @@ class Session:
         return group, self.article_number
 
     def reset_after_tls(self) -> None:
-        """RFC 4642 2.2.2: after TLS starts, forget state the client was told."""
+        """RFC 4642 2.2.2: forget everything learned from the client before TLS."""
         self.secure = True
         self.saw_capabilities = False
         self.pending_user = None
+        self.group = None
+        self.article_number = None
 
     async def dispatch(self, cmd: Command) -> Response:
         spec = COMMANDS.get(cmd.verb)

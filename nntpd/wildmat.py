@@ -56,18 +56,27 @@ def _pattern_regex(pattern: str) -> str:
 
 def _split(wildmat: str) -> list[str]:
     """Split on commas that are not escaped or inside a character class."""
-    parts, current, depth, i = [], [], False, 0
+    parts, current, in_class, i = [], [], False, 0
     while i < len(wildmat):
         ch = wildmat[i]
         if ch == "\\" and i + 1 < len(wildmat):
             current.append(wildmat[i : i + 2])
             i += 2
             continue
-        if ch == "[":
-            depth = True
-        elif ch == "]":
-            depth = False
-        if ch == "," and not depth:
+        if ch == "[" and not in_class:
+            # A ']' first in the class (or right after '^') is a literal, as in _pattern_regex.
+            j = i + 1
+            if wildmat[j : j + 1] == "^":
+                j += 1
+            if wildmat[j : j + 1] == "]":
+                j += 1
+            current.append(wildmat[i:j])
+            in_class = True
+            i = j
+            continue
+        if ch == "]":
+            in_class = False
+        if ch == "," and not in_class:
             parts.append("".join(current))
             current = []
         else:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from .community import CommunityStore, OpenThread, ThreadArticle, as_view, open_condition
 from .accounts import AccountError, AccountInfo, AccountStore, RoleChangeInfo
+from .batching import Batcher
 from .engine import make_engines
 from .models import (
     SCHEMA_VERSION,
@@ -112,8 +113,13 @@ _ARTICLE_BY_NUMBER = (
     .join(_A, _A.c.id == _M.c.article_id)
     .where(_M.c.group_id == bindparam("gid"), _M.c.number == bindparam("num"))
 )
-_ARTICLE_BY_ID = select(_A.c.message_id, _A.c.header, _A.c.body, _A.c.xref).where(
-    _A.c.message_id == bindparam("mid")
+_ARTICLES_BY_ID = select(_A.c.message_id, _A.c.header, _A.c.body, _A.c.xref).where(
+    _A.c.message_id.in_(bindparam("mids", expanding=True))
+)
+_ARTICLES_BY_NUMBER = (
+    select(_M.c.number, _A.c.message_id, _A.c.header, _A.c.body, _A.c.xref)
+    .join(_A, _A.c.id == _M.c.article_id)
+    .where(_M.c.group_id == bindparam("gid"), _M.c.number.in_(bindparam("nums", expanding=True)))
 )
 _OVERVIEW_RANGE = (
     select(_M.c.number, _M.c.overview)
@@ -151,6 +157,7 @@ _NUMBER_OF_ID = (
 
 
 _T = Thread.__table__
+_P = Participant.__table__
 VIEW_KINDS = ("unanswered", "awaiting-staff")
 
 
@@ -190,8 +197,12 @@ class Store(AccountStore, CommunityStore):
         self.path_host = path_host
         self._write_engine, self._read_engine = make_engines(url)
         self._writer = ArticleWriter(self._write_engine, path_host)
+        self._by_id: Batcher[str, ArticleData] = Batcher(self._articles_by_id)
+        self._by_number: Batcher[tuple[int, int], ArticleData] = Batcher(self._articles_by_number)
 
     async def close(self) -> None:
+        await self._by_id.close()
+        await self._by_number.close()
         await self._writer.close()
         await self._write_engine.dispose()
         await self._read_engine.dispose()
@@ -279,6 +290,15 @@ class Store(AccountStore, CommunityStore):
             for start in range(0, len(doomed), 500):
                 await conn.execute(delete(_A).where(_A.c.id.in_(doomed[start : start + 500])))
             await conn.execute(delete(_G).where(_G.c.id == gid))
+            # Threads that lost all their articles go too (they would show as unanswered).
+            empty = select(_T.c.key).where(
+                ~select(_A.c.id).where(_A.c.thread_key == _T.c.key).exists()
+            )
+            keys = [r[0] for r in await conn.execute(empty)]
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                await conn.execute(delete(_T).where(_T.c.key.in_(chunk)))
+                await conn.execute(delete(_P).where(_P.c.thread_key.in_(chunk)))
 
     async def group(self, name: str) -> GroupInfo | None:
         async with self._read_engine.connect() as conn:
@@ -321,6 +341,8 @@ class Store(AccountStore, CommunityStore):
 
     async def article_by_number(self, group_id: int, number: int,
                                 view: str | None = None) -> ArticleData | None:
+        if view is None:
+            return await self._by_number.get((group_id, number))
         async with self._read_engine.connect() as conn:
             row = (await conn.execute(
                 _ARTICLE_BY_NUMBER_IN[view], {"gid": group_id, "num": number}
@@ -328,9 +350,23 @@ class Store(AccountStore, CommunityStore):
         return ArticleData(*row) if row else None
 
     async def article_by_id(self, message_id: str) -> ArticleData | None:
+        return await self._by_id.get(message_id)
+
+    async def _articles_by_id(self, ids: list[str]) -> dict[str, ArticleData]:
         async with self._read_engine.connect() as conn:
-            row = (await conn.execute(_ARTICLE_BY_ID, {"mid": message_id})).first()
-        return ArticleData(0, *row) if row else None
+            rows = await conn.execute(_ARTICLES_BY_ID, {"mids": ids})
+            return {r[0]: ArticleData(0, *r) for r in rows}
+
+    async def _articles_by_number(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], ArticleData]:
+        by_group: dict[int, list[int]] = {}
+        for gid, number in keys:
+            by_group.setdefault(gid, []).append(number)
+        found: dict[tuple[int, int], ArticleData] = {}
+        async with self._read_engine.connect() as conn:
+            for gid, numbers in by_group.items():
+                for r in await conn.execute(_ARTICLES_BY_NUMBER, {"gid": gid, "nums": numbers}):
+                    found[(gid, r[0])] = ArticleData(*r)
+        return found
 
     async def number_in_group(self, group_id: int, message_id: str) -> int | None:
         async with self._read_engine.connect() as conn:
@@ -379,17 +415,30 @@ class Store(AccountStore, CommunityStore):
 
     async def new_articles(self, since: datetime) -> AsyncIterator[tuple[str, str]]:
         """(message_id, group name) of articles that arrived at or after ``since``."""
+        # Keyset-paged on the article id: no cursor held open (works in
+        # autocommit on every engine) and never the whole result in memory.
         stmt = (
-            select(_A.c.message_id, _G.c.name)
+            select(_A.c.id, _A.c.message_id, _G.c.name)
             .join(_M, _M.c.article_id == _A.c.id)
             .join(_G, _G.c.id == _M.c.group_id)
-            .where(_A.c.arrived_at >= since)
+            .where(_A.c.arrived_at >= since, _A.c.id > bindparam("after"))
             .order_by(_A.c.id)
+            .limit(5000)
         )
-        async with self._read_engine.connect() as conn:
-            result = await conn.stream(stmt)
-            async for row in result:
-                yield row[0], row[1]
+        after = 0
+        while True:
+            async with self._read_engine.connect() as conn:
+                rows = (await conn.execute(stmt, {"after": after})).all()
+            if not rows:
+                return
+            last_id = rows[-1][0]
+            # The last article's rows may continue in the next page: leave them for it.
+            complete = [r for r in rows if r[0] != last_id] if len(rows) == 5000 else rows
+            if not complete:  # one article in more than 5000 groups: emit what we have
+                complete = rows
+            for row in complete:
+                yield row[1], row[2]
+            after = complete[-1][0]
 
     async def thread(self, key: str) -> dict[str, Any] | None:
         T = Thread.__table__

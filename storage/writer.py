@@ -63,7 +63,15 @@ class PostOutcome:
 
 
 class PostRejected(Exception):
-    """The article cannot be stored; the reason goes to the client with 441."""
+    """The article cannot be stored; the reason goes to the client with 441.
+
+    ``retry`` marks a transient failure (storage trouble), which IHAVE
+    answers with 436 (try again later) rather than 437.
+    """
+
+    def __init__(self, reason: str, *, retry: bool = False) -> None:
+        super().__init__(reason)
+        self.retry = retry
 
 
 @dataclass(slots=True)
@@ -155,11 +163,11 @@ class ArticleWriter:
                         _fail(pending, PostRejected(f"Duplicate Message-ID {pending.article.message_id}"))
                     except Exception as exc:  # noqa: BLE001 - reported to the poster
                         log.exception("posting failed")
-                        _fail(pending, PostRejected(f"Posting failed: {exc.__class__.__name__}"))
+                        _fail(pending, PostRejected(f"Posting failed: {exc.__class__.__name__}", retry=True))
             except Exception as exc:  # noqa: BLE001
                 log.exception("posting failed")
                 for pending in batch:
-                    _fail(pending, PostRejected(f"Posting failed: {exc.__class__.__name__}"))
+                    _fail(pending, PostRejected(f"Posting failed: {exc.__class__.__name__}", retry=True))
 
     async def _commit(self, batch: list[_Pending]) -> None:
         now = _now()

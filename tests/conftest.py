@@ -10,7 +10,7 @@ from typing import AsyncIterator
 
 import pytest
 
-from nntpd.config import DatabaseSettings, ServerSettings, Settings
+from nntpd.config import DatabaseSettings, Settings
 from nntpd.server import NNTPServer
 from storage import Store
 
@@ -104,12 +104,17 @@ class ServerHandle:
         return client
 
 
-async def start_server(tmp_path: Path, **server_overrides: object) -> ServerHandle:
+async def start_server(tmp_path: Path, settings: Settings | None = None,
+                       **server_overrides: object) -> ServerHandle:
+    """Start a server; ``settings`` gives other sections (auth, tls, access, views),
+    ``server_overrides`` change [server] keys. Port, path host and database are set here."""
     db_path = tmp_path / "news.sqlite3"
     url = f"sqlite+aiosqlite:///{db_path}"
     port = free_port()
-    settings = Settings(
-        server=replace(ServerSettings(), port=port, path_host="test.example", **server_overrides),
+    base = settings or Settings()
+    settings = replace(
+        base,
+        server=replace(base.server, port=port, path_host="test.example", **server_overrides),
         database=DatabaseSettings(url=url),
     )
     store = Store(url, path_host="test.example")

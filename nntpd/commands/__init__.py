@@ -37,6 +37,6 @@ def command(verb: str, syntax: str) -> Callable[[Handler], Handler]:
 
 def load_all() -> dict[str, CommandSpec]:
     """Import every handler module so their commands register."""
-    from . import auth, listing, overview, posting, reader, session_cmds  # noqa: F401
+    from . import auth, listing, overview, posting, reader, session_cmds, transit  # noqa: F401
 
     return REGISTRY

@@ -54,9 +54,15 @@ def _sasl_plain(session: Session, encoded: bytes) -> object:
         return Response(481, "Authentication cancelled")
     try:
         decoded = base64.b64decode(text, validate=True).decode("utf-8")
-        _authzid, user, password = decoded.split("\0")
     except (binascii.Error, UnicodeDecodeError, ValueError):
+        return Response(504, "Base64 encoding error")  # RFC 4643 2.4.1
+    try:
+        authzid, user, password = decoded.split("\0")
+    except ValueError:
         return Response(482, "Malformed SASL PLAIN response")
+    if authzid and authzid != user:  # RFC 4616 2: acting as someone else is not allowed
+        log.warning("%s: SASL PLAIN as %s for %s refused", session.peer, user, authzid)
+        return Response(481, "Authentication failed")
     return login(session, user, password)
 
 
@@ -93,7 +99,7 @@ async def handle_authinfo(session: Session, args: tuple[str, ...]) -> Response:
             result = _sasl_plain(session, line)
             return result if isinstance(result, Response) else await result  # type: ignore[misc]
 
-        return Response(383, "", then_read_line=continuation)
+        return Response(383, "=", then_read_line=continuation)  # "=" is an empty challenge (2.4.1)
     raise syntax_error(f"Unknown AUTHINFO subcommand {sub[:20]}")
 
 

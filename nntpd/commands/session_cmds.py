@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from .. import __version__
+from ..access import level_allows
 from ..protocol import Response, syntax_error
 from . import REGISTRY, command
 
@@ -18,15 +19,18 @@ LIST_KEYWORDS = "ACTIVE ACTIVE.TIMES DISTRIB.PATS HEADERS NEWSGROUPS OVERVIEW.FM
 def capabilities(session: Session) -> list[str]:
     """Only what works on this connection (RFC 3977 5.2)."""
     caps = ["VERSION 2", "READER"]
+    if level_allows(session.settings.server.feed_access, session.who):
+        caps.append("IHAVE")
     if session.posting_allowed:
         caps.append("POST")
     if not session.secure and session.account is None and session.ctx.tls is not None:
         caps.append("STARTTLS")  # RFC 4642 2.1
-    if session.account is None:  # RFC 4643 2.2: not advertised once authenticated
-        if session.auth_allowed:
-            caps += ["AUTHINFO USER SASL", "SASL PLAIN"]
-        else:
-            caps.append("AUTHINFO")
+    # RFC 4643 2.2: AUTHINFO is not advertised once authenticated, but SASL
+    # keeps its mechanism list (so a client can detect a downgrade).
+    if session.account is None:
+        caps.append("AUTHINFO USER SASL" if session.auth_allowed else "AUTHINFO")
+    if session.account is not None or session.auth_allowed:
+        caps.append("SASL PLAIN")
     caps += ["NEWNEWS", "OVER MSGID", "HDR", f"LIST {LIST_KEYWORDS}",
              f"IMPLEMENTATION nntpd-support {__version__}"]
     return caps

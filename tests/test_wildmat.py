@@ -1,0 +1,278 @@
+"""Wildmat matching (nntpd/wildmat.py) against RFC 3977 section 4.
+
+Rule used throughout (RFC 3977 4.2): the patterns of a wildmat are tried
+and the LAST one that matches decides; a "!" pattern that matches means
+"no match"; a string that matches no pattern does not match.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from nntpd.wildmat import WildmatError, compile_wildmat, wildmat_match
+
+# RFC 3977 4.4 examples: (wildmat, strings that match, strings that do not).
+RFC_EXAMPLES = [
+    # "abc": the one string "abc"
+    ("abc", ["abc"], ["ab", "abcd", "ABC", "xabc", ""]),
+    # "abc,def": the two strings "abc" and "def"
+    ("abc,def", ["abc", "def"], ["abc,def", "abcdef", "ab"]),
+    # "$@": the one-character string U+00A3 (UTF-8 C2 A3)
+    ("\u00a3", ["\u00a3"], ["\u00a3\u00a3", "", "L"]),
+    # "a*": any string that begins with "a"
+    ("a*", ["a", "apple", "a.b.c"], ["", "ba", "Apple"]),
+    # "a*b": begins with "a" and ends with "b"
+    ("a*b", ["ab", "acb", "abb", "a.x.b"], ["abc", "b", "a"]),
+    # "a*,*b": begins with "a" or ends with "b"
+    ("a*,*b", ["abc", "ccb", "apple", "rhubarb", "b"], ["carrot", "ba", ""]),
+    # "a*,!*b": begins with "a" and does not end with "b"
+    ("a*,!*b", ["abc", "apple", "a"], ["ab", "anub", "ccb", "carrot"]),
+    # "a*,!*b,c*": begins with "a" and does not end with "b", and any string
+    # that begins with "c" no matter what it ends with
+    ("a*,!*b,c*", ["acdc", "apple", "cat", "cab", "curb", "c"], ["anub", "ab", "dog", "b"]),
+    # "a*,c*,!*b": begins with "a" or "c" and does not end with "b"
+    ("a*,c*,!*b", ["can", "ark", "apple", "carrot"], ["cab", "appleb", "carrotb", "dog"]),
+    # "?a*": "a" as its second character
+    ("?a*", ["bat", "rake", "ba"], ["dead", "snake", "a", "ab"]),
+    # "??a*": "a" as its third character
+    ("??a*", ["dead", "prake", "xya"], ["psnake", "bat", "aa"]),
+    # "*a?": "a" as its penultimate character
+    ("*a?", ["dead", "sbat", "ab"], ["sbatt", "a", "ba"]),
+    # "*a??": "a" as its antepenultimate character
+    ("*a??", ["beard", "abc"], ["dead", "ab"]),
+]
+
+
+@pytest.mark.parametrize("wildmat,yes,no", RFC_EXAMPLES, ids=[w for w, _, _ in RFC_EXAMPLES])
+def test_rfc3977_section_4_4_examples(wildmat, yes, no):
+    for name in yes:
+        assert wildmat_match(wildmat, name), (wildmat, name)
+    for name in no:
+        assert not wildmat_match(wildmat, name), (wildmat, name)
+
+
+# -- 4.2 the last matching pattern wins --------------------------------------
+
+
+def test_last_match_wins_a_star_not_star_b_star_c_star():
+    # "a*,!*b,*c*" (derived from the 4.2 rule):
+    #  aaa: a* matches, !*b and *c* do not -> last match is a* -> MATCH
+    #  abc: a* matches, !*b does not ("abc" ends in c), *c* matches -> MATCH
+    #  ccb: a* no, !*b matches (reject), then *c* matches later -> MATCH
+    #  aab: a* matches, then !*b matches, *c* does not -> last is !*b -> NO
+    #  bbb: only !*b matches -> NO
+    w = "a*,!*b,*c*"
+    assert wildmat_match(w, "aaa") is True
+    assert wildmat_match(w, "abc") is True
+    assert wildmat_match(w, "ccb") is True
+    assert wildmat_match(w, "aab") is False
+    assert wildmat_match(w, "bbb") is False
+
+
+def test_order_matters_negation_before_positive():
+    # "!*b,a*": the later a* overrides the earlier negation for "ab".
+    assert wildmat_match("!*b,a*", "ab") is True
+    # ...while "a*,!*b" rejects it.
+    assert wildmat_match("a*,!*b", "ab") is False
+
+
+def test_everything_but_a_hierarchy():
+    w = "*,!local.*"
+    assert wildmat_match(w, "comp.lang.python")
+    assert not wildmat_match(w, "local.test")
+    assert wildmat_match(w, "localtest")
+
+
+def test_only_negated_patterns_never_match():
+    # A string matching no pattern does not match; "!x" alone can only reject.
+    assert not wildmat_match("!*b", "aaa")
+    assert not wildmat_match("!*b", "aab")
+    assert not wildmat_match("!a,!b", "c")
+
+
+def test_negated_then_rescued_then_rejected_again():
+    w = "comp.*,!comp.lang.*,comp.lang.python,!comp.lang.python.announce"
+    assert wildmat_match(w, "comp.os.linux")
+    assert not wildmat_match(w, "comp.lang.c")
+    assert wildmat_match(w, "comp.lang.python")
+    assert not wildmat_match(w, "comp.lang.python.announce")
+
+
+def test_returns_plain_bools():
+    assert wildmat_match("a*", "abc") is True
+    assert wildmat_match("a*", "xbc") is False
+    assert wildmat_match("!a*", "abc") is False
+
+
+# -- 4.1 pattern characters -----------------------------------------------------
+
+
+def test_star_matches_empty_and_dots():
+    # "*" matches any sequence of zero or more characters, including ".".
+    assert wildmat_match("*", "")
+    assert wildmat_match("*", "comp.lang.c")
+    assert wildmat_match("comp.*", "comp.")
+    assert wildmat_match("comp*c", "comp.lang.c")
+
+
+def test_patterns_are_anchored():
+    assert not wildmat_match("lang", "comp.lang.c")
+    assert wildmat_match("*lang*", "comp.lang.c")
+
+
+def test_question_mark_is_exactly_one_character():
+    assert wildmat_match("a?c", "abc")
+    assert not wildmat_match("a?c", "ac")
+    assert not wildmat_match("a?c", "abbc")
+
+
+def test_matching_is_case_sensitive():
+    assert not wildmat_match("local.*", "LOCAL.test")
+    assert not wildmat_match("Local.Test", "local.test")
+
+
+def test_dot_is_literal_not_regex_any():
+    assert not wildmat_match("a.c", "abc")
+    assert wildmat_match("a.c", "a.c")
+
+
+@pytest.mark.parametrize("char", list("+-_()$^|{}"))
+def test_regex_metacharacters_are_literal(char):
+    assert wildmat_match(f"x{char}y", f"x{char}y")
+    assert not wildmat_match(f"x{char}y", "xy")
+
+
+def test_star_matches_newline_and_any_character():
+    assert wildmat_match("a*b", "a\nb")
+
+
+def test_empty_wildmat_matches_only_empty_string():
+    assert wildmat_match("", "")
+    assert not wildmat_match("", "a")
+
+
+def test_empty_element_in_list_matches_empty_string_only():
+    assert wildmat_match("a,", "")
+    assert wildmat_match("a,", "a")
+    assert not wildmat_match("a,", "b")
+
+
+# -- 4.1 UTF-8 -----------------------------------------------------------------
+
+
+def test_question_mark_matches_one_utf8_character_not_one_octet():
+    # RFC 3977 4.1: "?" matches exactly one UTF-8 character (U+00A3 is 2 octets).
+    assert wildmat_match("?", "\u00a3")
+    assert not wildmat_match("??", "\u00a3")
+    assert wildmat_match("?", "\U0001f600")  # 4 octets, one character
+
+
+def test_utf8_group_names():
+    assert wildmat_match("de.*", "de.soc.k\u00fcche")
+    assert wildmat_match("*.k\u00fcche", "de.soc.k\u00fcche")
+    assert wildmat_match("de.soc.k?che", "de.soc.k\u00fcche")
+    assert not wildmat_match("de.soc.kuche", "de.soc.k\u00fcche")
+
+
+def test_utf8_negation():
+    assert not wildmat_match("*,!*\u00e9*", "caf\u00e9")
+    assert wildmat_match("*,!*\u00e9*", "cafe")
+
+
+# -- INN extensions: [...] classes and \ escapes ------------------------------
+
+
+def test_character_class():
+    assert wildmat_match("comp.[abc]*", "comp.bar")
+    assert not wildmat_match("comp.[abc]*", "comp.dar")
+
+
+def test_character_class_range():
+    assert wildmat_match("[0-9a-z]", "7")
+    assert wildmat_match("[0-9a-z]", "q")
+    assert not wildmat_match("[0-9a-z]", "Q")
+
+
+def test_negated_character_class():
+    assert wildmat_match("[^abc]x", "dx")
+    assert not wildmat_match("[^abc]x", "ax")
+
+
+def test_class_matches_exactly_one_character():
+    assert not wildmat_match("[ab]", "ab")
+    assert not wildmat_match("[ab]", "")
+
+
+def test_close_bracket_first_in_class_is_literal():
+    # INN wildmat: "]" may be included in a set if it is the first character.
+    assert wildmat_match("[]a]", "]")
+    assert wildmat_match("[]a]", "a")
+    assert not wildmat_match("[]a]", "b")
+
+
+def test_negated_class_with_close_bracket_and_minus():
+    # INN's documented example: "[^]-]" matches any character other than "]" or "-".
+    assert wildmat_match("[^]-]", "a")
+    assert not wildmat_match("[^]-]", "]")
+    assert not wildmat_match("[^]-]", "-")
+
+
+def test_comma_inside_class_does_not_split_the_list():
+    assert wildmat_match("a[,;]b", "a,b")
+    assert wildmat_match("a[,;]b", "a;b")
+    assert not wildmat_match("a[,;]b", "a")
+
+
+def test_comma_inside_class_after_leading_close_bracket():
+    # "[],]x": a class of "]" and "," followed by "x" - one pattern, not two.
+    assert wildmat_match("[],]x", ",x")
+    assert wildmat_match("[],]x", "]x")
+    assert not wildmat_match("[],]x", "x")
+
+
+def test_class_in_negated_pattern():
+    assert not wildmat_match("*,![0-9]*", "3com")
+    assert wildmat_match("*,![0-9]*", "acme")
+
+
+def test_backslash_escapes_star_and_question_mark():
+    assert wildmat_match(r"a\*", "a*")
+    assert not wildmat_match(r"a\*", "abc")
+    assert wildmat_match(r"a\?", "a?")
+    assert not wildmat_match(r"a\?", "ab")
+
+
+def test_backslash_escapes_comma():
+    assert wildmat_match(r"a\,b", "a,b")
+    assert not wildmat_match(r"a\,b", "a")
+    assert not wildmat_match(r"a\,b", "b")
+
+
+def test_backslash_escapes_leading_bang():
+    # "\!x" is a positive pattern for the literal string "!x".
+    assert wildmat_match(r"\!x", "!x")
+    assert not wildmat_match(r"\!x", "x")
+
+
+def test_backslash_escapes_open_bracket():
+    assert wildmat_match(r"\[a]", "[a]")
+    assert not wildmat_match(r"\[a]", "a")
+
+
+def test_double_backslash_is_a_literal_backslash():
+    assert wildmat_match("a\\\\b", "a\\b")
+
+
+def test_unbalanced_bracket_raises_wildmat_error():
+    with pytest.raises(WildmatError):
+        compile_wildmat("comp.[abc")
+
+
+def test_wildmat_error_is_a_value_error():
+    assert issubclass(WildmatError, ValueError)
+
+
+def test_compile_wildmat_returns_reusable_predicate():
+    match = compile_wildmat("a*,!*b")
+    assert [match(s) for s in ("abc", "ab", "xyz")] == [True, False, False]
+    assert compile_wildmat("a*,!*b") is match  # cached
