@@ -111,39 +111,57 @@ class BlockTooLarge(Exception):
 class BlockReceiver:
     """Collects a dot-terminated block sent by the client (section 3.1.1).
 
-    ``feed(line)`` returns True once the terminating ``.`` line arrived.
-    Lines are unstuffed and normalised to CRLF. If the block grows past
-    ``max_bytes`` it keeps consuming (so the connection stays in sync) but
-    discards data, and ``result()`` raises BlockTooLarge.
+    ``feed(data)`` takes received bytes that end at a line end: single
+    lines, or the larger pieces a reader returns when it reads up to each
+    ``.\r\n`` (lines ending in a dot are common, whole-article pieces are
+    cheaper than lines). It returns True when ``data`` ended with the
+    terminating ``.`` line. ``result()`` gives the block unstuffed, with
+    CRLF line ends. Past ``max_bytes`` it keeps consuming (so the
+    connection stays in sync) but discards data, and ``result()`` raises
+    BlockTooLarge.
     """
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self._parts: list[bytes] = []
         self._size = 0
+        self._at_line_start = True
         self.too_large = False
 
-    def feed(self, line: bytes) -> bool:
-        body = line[:-2] if line.endswith(CRLF) else line.rstrip(b"\n")
-        if body == b".":
-            return True
-        if body.startswith(b"."):
-            body = body[1:]
-        if not self.too_large:
-            self._size += len(body) + 2
+    def feed(self, data: bytes) -> bool:
+        if data.endswith(b".\r\n"):
+            dot = len(data) - 3
+        elif data.endswith(b".\n"):
+            dot = len(data) - 2
+        else:
+            dot = -1
+        done = dot >= 0 and (data[dot - 1 : dot] == b"\n" if dot else self._at_line_start)
+        body = data[:dot] if done else data
+        if body and not self.too_large:
+            stuffed = body.count(b"\n.") + (self._at_line_start and body[:1] == b".")
+            self._size += len(body) - stuffed
             if self._size > self.max_bytes:
                 self.too_large = True
                 self._parts.clear()
             else:
                 self._parts.append(body)
-        return False
+        if data:
+            self._at_line_start = data.endswith(b"\n")
+        return done
 
     def result(self) -> bytes:
         if self.too_large:
             raise BlockTooLarge()
-        if not self._parts:
-            return b""
-        return CRLF.join(self._parts) + CRLF
+        data = b"".join(self._parts)
+        if data.startswith(b"."):
+            data = data[1:]
+        data = data.replace(b"\n.", b"\n")
+        if data.count(b"\n") != data.count(CRLF):
+            data = _BARE_LF.sub(CRLF, data)
+        return data
+
+
+_BARE_LF = re.compile(rb"(?<!\r)\n")
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,16 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
+async def read_to_dot(reader: asyncio.StreamReader) -> bytes:
+    """Bytes up to and including the next ``.\r\n`` (or a buffer's worth of them)."""
+    try:
+        return await reader.readuntil(b".\r\n")
+    except asyncio.LimitOverrunError as exc:
+        return await reader.readexactly(exc.consumed)
+    except asyncio.IncompleteReadError:
+        raise ConnectionClosed() from None
+
+
 class NNTPServer:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
@@ -216,14 +226,12 @@ class NNTPServer:
         """A dot-terminated block; None if it was too large (it is still consumed)."""
         receiver = BlockReceiver(self.settings.server.max_article_bytes)
         idle = self.settings.server.idle_timeout
-        while True:
-            async with asyncio.timeout(idle):
-                line = await read_line(reader)
-            if line is TOO_LONG:
-                receiver.too_large = True
-                continue
-            if receiver.feed(line):
-                break
+        loop = asyncio.get_running_loop()
+        # Read up to each ".\r\n" rather than line by line: a POST is then a
+        # few reads instead of one per line (and one timer, pushed forward).
+        async with asyncio.timeout(idle) as deadline:
+            while not receiver.feed(await read_to_dot(reader)):
+                deadline.reschedule(loop.time() + idle)
         try:
             return receiver.result()
         except BlockTooLarge:

@@ -65,7 +65,7 @@ class Session:
     saw_capabilities: bool = False
     account: AccountInfo | None = None
     pending_user: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+    _loopback: bool | None = field(default=None, repr=False)
 
     @property
     def store(self) -> Store:
@@ -81,7 +81,9 @@ class Session:
 
     @property
     def loopback(self) -> bool:
-        return is_loopback(self.address)
+        if self._loopback is None:
+            self._loopback = is_loopback(self.address)
+        return self._loopback
 
     @property
     def who(self) -> Who:

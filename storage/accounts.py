@@ -7,7 +7,9 @@ from datetime import datetime, timezone
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection
+
+from .engine import Database
 
 from .models import Account, RoleChange
 
@@ -44,27 +46,26 @@ class RoleChangeInfo:
 
 
 class AccountStore:
-    """Mixed into Store; needs ``_read_engine`` and ``_write_engine``."""
+    """Mixed into Store; needs ``_db``."""
 
-    _read_engine: AsyncEngine
-    _write_engine: AsyncEngine
+    _db: Database
 
     async def add_account(self, name: str, *, email: str, display_name: str = "",
                           password_hash: str = "") -> AccountInfo:
+        stmt = insert(_AC).values(
+            name=name, email=email, display_name=display_name,
+            password_hash=password_hash, role="member", disabled=False,
+            created_at=datetime.now(timezone.utc),
+        )
         try:
-            async with self._write_engine.begin() as conn:
-                await conn.execute(insert(_AC).values(
-                    name=name, email=email, display_name=display_name,
-                    password_hash=password_hash, role="member", disabled=False,
-                    created_at=datetime.now(timezone.utc),
-                ))
+            await self._db.write(lambda conn: conn.execute(stmt))
         except IntegrityError:
             raise AccountError(f"user {name} already exists") from None
         return await self._must_account(name)
 
     async def account(self, name: str) -> AccountInfo | None:
-        async with self._read_engine.connect() as conn:
-            row = (await conn.execute(select(*_ACCOUNT_COLUMNS).where(_AC.c.name == name))).first()
+        stmt = select(*_ACCOUNT_COLUMNS).where(_AC.c.name == name)
+        row = await self._db.read(lambda conn: conn.execute(stmt).first())
         return AccountInfo(*row) if row else None
 
     async def _must_account(self, name: str) -> AccountInfo:
@@ -77,13 +78,11 @@ class AccountStore:
         stmt = select(*_ACCOUNT_COLUMNS).order_by(_AC.c.name)
         if role is not None:
             stmt = stmt.where(_AC.c.role == role)
-        async with self._read_engine.connect() as conn:
-            return [AccountInfo(*r) for r in await conn.execute(stmt)]
+        return [AccountInfo(*r) for r in await self._db.read(lambda conn: conn.execute(stmt).all())]
 
     async def _update_account(self, name: str, **values: object) -> AccountInfo:
-        async with self._write_engine.begin() as conn:
-            result = await conn.execute(update(_AC).where(_AC.c.name == name).values(**values))
-        if result.rowcount == 0:
+        stmt = update(_AC).where(_AC.c.name == name).values(**values)
+        if not await self._db.write(lambda conn: conn.execute(stmt).rowcount):
             raise AccountError(f"no such user: {name}")
         return await self._must_account(name)
 
@@ -97,20 +96,22 @@ class AccountStore:
         """Change a role and record who did it; takes effect on the next post."""
         if role not in ROLES:
             raise AccountError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
-        async with self._write_engine.begin() as conn:
-            old = (await conn.execute(select(_AC.c.role).where(_AC.c.name == name))).scalar()
+
+        def run(conn: Connection) -> None:
+            old = conn.execute(select(_AC.c.role).where(_AC.c.name == name)).scalar()
             if old is None:
                 raise AccountError(f"no such user: {name}")
             if old != role:
-                await conn.execute(update(_AC).where(_AC.c.name == name).values(role=role))
-                await conn.execute(insert(_RC).values(
+                conn.execute(update(_AC).where(_AC.c.name == name).values(role=role))
+                conn.execute(insert(_RC).values(
                     account=name, old_role=old, new_role=role, changed_by=changed_by,
                     changed_at=datetime.now(timezone.utc),
                 ))
+
+        await self._db.write(run)
         return await self._must_account(name)
 
     async def role_changes(self, name: str) -> list[RoleChangeInfo]:
         stmt = (select(_RC.c.account, _RC.c.old_role, _RC.c.new_role, _RC.c.changed_by,
                        _RC.c.changed_at).where(_RC.c.account == name).order_by(_RC.c.id))
-        async with self._read_engine.connect() as conn:
-            return [RoleChangeInfo(*r) for r in await conn.execute(stmt)]
+        return [RoleChangeInfo(*r) for r in await self._db.read(lambda conn: conn.execute(stmt).all())]

@@ -13,13 +13,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Connection, and_, func, select, update
 
 from .models import Article, Group, Membership, Thread
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
+    from .engine import Database
     from .store import GroupInfo
 
 _G = Group.__table__
@@ -73,10 +72,9 @@ def _percentile(values: list[float], fraction: float) -> float | None:
 
 
 class CommunityStore:
-    """Mixed into Store; needs ``_read_engine`` and ``_write_engine``."""
+    """Mixed into Store; needs ``_db``."""
 
-    _read_engine: AsyncEngine
-    _write_engine: AsyncEngine
+    _db: Database
 
     async def view_group(self, kind: str, base: GroupInfo) -> GroupInfo:
         """The view ``name`` of ``base``: same numbers and high water mark, open threads only."""
@@ -85,8 +83,7 @@ class CommunityStore:
             .select_from(_T).join(_M, and_(_M.c.thread_key == _T.c.key, _M.c.group_id == base.id))
             .where(open_condition(kind))
         )
-        async with self._read_engine.connect() as conn:
-            count, first = (await conn.execute(stmt)).one()
+        count, first = await self._db.read(lambda conn: conn.execute(stmt).one())
         return as_view(kind, base, count, first)
 
     async def view_stats(self, kind: str) -> dict[int, tuple[int, int]]:
@@ -96,8 +93,8 @@ class CommunityStore:
             .select_from(_T).join(_M, _M.c.thread_key == _T.c.key)
             .where(open_condition(kind)).group_by(_M.c.group_id)
         )
-        async with self._read_engine.connect() as conn:
-            return {r[0]: (r[1], r[2]) for r in await conn.execute(stmt)}
+        rows = await self._db.read(lambda conn: conn.execute(stmt).all())
+        return {r[0]: (r[1], r[2]) for r in rows}
 
     async def open_threads(
         self, *, kind: str = "unanswered", group_match: Callable[[str], bool] | None = None,
@@ -110,14 +107,17 @@ class CommunityStore:
         if older_than is not None:
             stmt = stmt.where(_T.c.started_at <= older_than)
         activity_stmt = select(_G.c.name, _G.c.count)
-        async with self._read_engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-            if activity_since is not None:
-                activity_stmt = (
-                    select(_T.c.group_name, func.sum(_T.c.posts))
-                    .where(_T.c.last_post_at >= activity_since).group_by(_T.c.group_name)
-                )
-            activity = {r[0]: int(r[1] or 0) for r in await conn.execute(activity_stmt)}
+        if activity_since is not None:
+            activity_stmt = (
+                select(_T.c.group_name, func.sum(_T.c.posts))
+                .where(_T.c.last_post_at >= activity_since).group_by(_T.c.group_name)
+            )
+
+        def run(conn: Connection) -> tuple[list[Any], list[Any]]:
+            return conn.execute(stmt).all(), conn.execute(activity_stmt).all()
+
+        rows, activity_rows = await self._db.read(run)
+        activity = {r[0]: int(r[1] or 0) for r in activity_rows}
         threads = [
             OpenThread(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], activity.get(r[1], 0))
             for r in rows if group_match is None or group_match(r[1])
@@ -129,13 +129,14 @@ class CommunityStore:
         return threads[:limit] if limit else threads
 
     async def thread_key_of(self, message_id: str) -> str | None:
-        async with self._read_engine.connect() as conn:
-            key = (await conn.execute(
-                select(_A.c.thread_key).where(_A.c.message_id == message_id)
-            )).scalar()
+
+        def run(conn: Connection) -> str | None:
+            key = conn.execute(select(_A.c.thread_key).where(_A.c.message_id == message_id)).scalar()
             if key is None:
-                key = (await conn.execute(select(_T.c.key).where(_T.c.key == message_id))).scalar()
-        return key
+                key = conn.execute(select(_T.c.key).where(_T.c.key == message_id)).scalar()
+            return key
+
+        return await self._db.read(run)
 
     async def thread_articles(self, key: str) -> list[ThreadArticle]:
         stmt = (
@@ -143,46 +144,48 @@ class CommunityStore:
                    _A.c["from"], _A.c.poster_role, _A.c.arrived_at)
             .where(_A.c.thread_key == key).order_by(_A.c.arrived_at, _A.c.id)
         )
-        async with self._read_engine.connect() as conn:
-            return [ThreadArticle(*r) for r in await conn.execute(stmt)]
+        return [ThreadArticle(*r) for r in await self._db.read(lambda conn: conn.execute(stmt).all())]
 
     async def set_resolved(self, key: str, resolved: bool) -> bool:
         value = datetime.now(timezone.utc) if resolved else None
-        async with self._write_engine.begin() as conn:
-            result = await conn.execute(update(_T).where(_T.c.key == key).values(resolved_at=value))
-        return result.rowcount > 0
+        stmt = update(_T).where(_T.c.key == key).values(resolved_at=value)
+        return await self._db.write(lambda conn: conn.execute(stmt).rowcount) > 0
 
     async def report(self, *, since: datetime,
                      group_match: Callable[[str], bool] | None = None, top: int = 10) -> dict[str, Any]:
         """Per-group figures for threads started since ``since`` plus the top answerers."""
         keep = group_match or (lambda name: True)
-        async with self._read_engine.connect() as conn:
-            groups = [r[0] for r in await conn.execute(select(_G.c.name).order_by(_G.c.name))
+
+        def run(conn: Connection) -> tuple[Any, ...]:
+            groups = [r[0] for r in conn.execute(select(_G.c.name).order_by(_G.c.name))
                       if keep(r[0])]
             articles = {
-                r[0]: r[1] for r in await conn.execute(
+                r[0]: r[1] for r in conn.execute(
                     select(_G.c.name, func.count()).select_from(_M)
                     .join(_G, _G.c.id == _M.c.group_id).join(_A, _A.c.id == _M.c.article_id)
                     .where(_A.c.arrived_at >= since).group_by(_G.c.name)
                 )
             }
-            started = (await conn.execute(
+            started = conn.execute(
                 select(_T.c.group_name, _T.c.started_at, _T.c.first_reply_at, _T.c.first_staff_at)
                 .where(_T.c.started_at >= since)
-            )).all()
+            ).all()
             open_now = {
-                r[0]: r[1] for r in await conn.execute(
+                r[0]: r[1] for r in conn.execute(
                     select(_T.c.group_name, func.count())
                     .where(open_condition("unanswered")).group_by(_T.c.group_name)
                 )
             }
-            answerers = (await conn.execute(
+            answerers = conn.execute(
                 select(_A.c.author_key, _A.c.poster_role, func.count(), _T.c.group_name)
                 .join(_T, _T.c.key == _A.c.thread_key)
                 .where(_A.c.arrived_at >= since, _A.c.message_id != _T.c.key,
                        _A.c.author_key != _T.c.op_key)
                 .group_by(_A.c.author_key, _A.c.poster_role, _T.c.group_name)
-            )).all()
+            ).all()
+            return groups, articles, started, open_now, answerers
+
+        groups, articles, started, open_now, answerers = await self._db.read(run)
         per_group: dict[str, list[Any]] = {g: [] for g in groups}
         for row in started:
             if row[0] in per_group:

@@ -1,17 +1,36 @@
-"""Engines for the store: one for writes, one for reads.
+"""How the store reaches the database without blocking the event loop.
 
-On SQLite the write engine opens every transaction with BEGIN IMMEDIATE,
-so concurrent writers (several connections or processes) queue on the
-lock instead of deadlocking on a read-to-write upgrade; the read engine
-runs each statement in autocommit, so a reader never holds a snapshot
-open (which would stall WAL checkpoints). Other engines use their default
-transactions and row locks.
+Every storage operation is a plain function of a synchronous SQLAlchemy
+``Connection`` (Core statements, same code on every engine). ``Database``
+runs it:
+
+- on SQLite, in a small thread pool on a synchronous engine (the stdlib
+  sqlite3 driver): one hop to a thread and back per operation, however
+  many statements it runs. An await into aiosqlite costs ~55 us and
+  SQLAlchemy's async layer takes several per statement, so this is what
+  makes group commit and batched reads fast (../shared/notes/performance-facts.md).
+  Writes have their own single thread and open with BEGIN IMMEDIATE, so
+  concurrent writers (also other processes) queue on the lock instead of
+  deadlocking; reads run in autocommit and never hold a snapshot open.
+- on other engines (PostgreSQL with asyncpg), through the async engine's
+  ``run_sync``, which drives the same function over the async driver.
+
+The configured URL keeps its async driver name (``sqlite+aiosqlite://``,
+``postgresql+asyncpg://``); the SQLite file is the same either way.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import event
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+T = TypeVar("T")
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -19,35 +38,78 @@ SQLITE_PRAGMAS = (
     "PRAGMA busy_timeout=30000",
     "PRAGMA foreign_keys=ON",
 )
+READ_THREADS = 4
 
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engines(url: str) -> tuple[AsyncEngine, AsyncEngine]:
-    """Return (write_engine, read_engine) for ``url``."""
-    if not is_sqlite(url):
-        write = create_async_engine(url, pool_pre_ping=True)
-        read = write.execution_options(isolation_level="AUTOCOMMIT")
-        return write, read
-    write = create_async_engine(url, pool_size=2, max_overflow=2)
-    read = create_async_engine(url, pool_size=8, max_overflow=8)
-    _sqlite_setup(write, "BEGIN IMMEDIATE")
-    _sqlite_setup(read, None)
-    return write, read
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._sqlite = is_sqlite(url)
+        self._read_pool: ThreadPoolExecutor | None = None
+        self._write_pool: ThreadPoolExecutor | None = None
+        if self._sqlite:
+            sync_url = make_url(url).set(drivername="sqlite")
+            self._write_sync = create_engine(sync_url, pool_size=1, max_overflow=2)
+            self._read_sync = create_engine(sync_url, pool_size=READ_THREADS, max_overflow=READ_THREADS)
+            _sqlite_setup(self._write_sync, "BEGIN IMMEDIATE")
+            _sqlite_setup(self._read_sync, None)
+            self._read_pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="nntpd-read")
+            self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="nntpd-write")
+        else:
+            self._write_async: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
+            self._read_async = self._write_async.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` outside a transaction (each statement sees the latest commit)."""
+        if self._read_pool is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._read_pool, _run_read, self._read_sync, fn, args)
+        async with self._read_async.connect() as conn:
+            return await conn.run_sync(fn, *args)
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` in one transaction, committed when it returns."""
+        if self._write_pool is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._write_pool, _run_write, self._write_sync, fn, args)
+        async with self._write_async.begin() as conn:
+            return await conn.run_sync(fn, *args)
+
+    async def dispose(self) -> None:
+        if self._sqlite:
+            for pool in (self._read_pool, self._write_pool):
+                assert pool is not None
+                pool.shutdown(wait=True)
+            self._write_sync.dispose()
+            self._read_sync.dispose()
+        else:
+            await self._write_async.dispose()
 
 
-def _sqlite_setup(engine: AsyncEngine, begin: str | None) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _run_read(engine: Engine, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    with engine.connect() as conn:
+        return fn(conn, *args)
+
+
+def _run_write(engine: Engine, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    with engine.begin() as conn:
+        return fn(conn, *args)
+
+
+def _sqlite_setup(engine: Engine, begin: str | None) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
-        dbapi_connection.isolation_level = None
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
         if begin is not None:
             conn.exec_driver_sql(begin)

@@ -9,18 +9,19 @@ transaction committed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from .community import CommunityStore, OpenThread, ThreadArticle, as_view, open_condition
 from .accounts import AccountError, AccountInfo, AccountStore, RoleChangeInfo
 from .batching import Batcher
-from .engine import make_engines
+from .engine import Database
 from .models import (
     SCHEMA_VERSION,
     Article,
@@ -195,8 +196,8 @@ class Store(AccountStore, CommunityStore):
     def __init__(self, url: str, *, path_host: str = "nntpd.local") -> None:
         self.url = url
         self.path_host = path_host
-        self._write_engine, self._read_engine = make_engines(url)
-        self._writer = ArticleWriter(self._write_engine, path_host)
+        self._db = Database(url)
+        self._writer = ArticleWriter(self._db, path_host)
         self._by_id: Batcher[str, ArticleData] = Batcher(self._articles_by_id)
         self._by_number: Batcher[tuple[int, int], ArticleData] = Batcher(self._articles_by_number)
 
@@ -204,29 +205,35 @@ class Store(AccountStore, CommunityStore):
         await self._by_id.close()
         await self._by_number.close()
         await self._writer.close()
-        await self._write_engine.dispose()
-        await self._read_engine.dispose()
+        await self._db.dispose()
+
+    async def _first(self, stmt: Any, params: dict[str, Any] | None = None) -> Any:
+        return await self._db.read(lambda conn: conn.execute(stmt, params).first())
+
+    async def _scalar(self, stmt: Any, params: dict[str, Any] | None = None) -> Any:
+        return await self._db.read(lambda conn: conn.execute(stmt, params).scalar())
+
+    async def _all(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
+        return await self._db.read(lambda conn: conn.execute(stmt, params).all())
 
     # -- schema ---------------------------------------------------------
 
     async def init_schema(self) -> bool:
         """Create missing tables; returns True if the database was new."""
-        async with self._write_engine.begin() as conn:
-            existed = await conn.run_sync(
-                lambda sync: sync.dialect.has_table(sync, Meta.__tablename__)
-            )
-            await conn.run_sync(Base.metadata.create_all)
-            await conn.execute(delete(Meta).where(Meta.key == "schema_version"))
-            await conn.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-        return not existed
+
+        def run(conn: Connection) -> bool:
+            existed = conn.dialect.has_table(conn, Meta.__tablename__)
+            Base.metadata.create_all(conn)
+            conn.execute(delete(Meta).where(Meta.key == "schema_version"))
+            conn.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+            return not existed
+
+        return await self._db.write(run)
 
     async def check_schema(self) -> None:
         """Raise StoreError if ``nntpd init`` has not been run on this database."""
         try:
-            async with self._read_engine.connect() as conn:
-                version = (
-                    await conn.execute(select(Meta.value).where(Meta.key == "schema_version"))
-                ).scalar()
+            version = await self._scalar(select(Meta.value).where(Meta.key == "schema_version"))
         except (OperationalError, ProgrammingError):
             version = None
         if version is None:
@@ -243,14 +250,12 @@ class Store(AccountStore, CommunityStore):
             raise StoreError(
                 f"group name {name} is reserved: {name.split('.')[0]}.* names are views of other groups"
             )
+        stmt = insert(_G).values(
+            name=name, description=description, status=status,
+            created_at=datetime.now(timezone.utc), creator=creator, high=0, count=0,
+        )
         try:
-            async with self._write_engine.begin() as conn:
-                await conn.execute(
-                    insert(_G).values(
-                        name=name, description=description, status=status,
-                        created_at=datetime.now(timezone.utc), creator=creator, high=0, count=0,
-                    )
-                )
+            await self._db.write(lambda conn: conn.execute(stmt))
         except IntegrityError:
             raise StoreError(f"group {name} already exists") from None
         group = await self.group(name)
@@ -265,11 +270,9 @@ class Store(AccountStore, CommunityStore):
             values["description"] = description
         if status is not None:
             values["status"] = status
-        async with self._write_engine.begin() as conn:
-            if values:
-                result = await conn.execute(update(_G).where(_G.c.name == name).values(**values))
-                if result.rowcount == 0:
-                    raise StoreError(f"no such group: {name}")
+        if values:
+            stmt = update(_G).where(_G.c.name == name).values(**values)
+            await self._db.write(lambda conn: conn.execute(stmt))
         group = await self.group(name)
         if group is None:
             raise StoreError(f"no such group: {name}")
@@ -277,37 +280,15 @@ class Store(AccountStore, CommunityStore):
 
     async def remove_group(self, name: str) -> None:
         """Remove a group and the articles that were only in it."""
-        async with self._write_engine.begin() as conn:
-            gid = (await conn.execute(select(_G.c.id).where(_G.c.name == name))).scalar()
-            if gid is None:
-                raise StoreError(f"no such group: {name}")
-            only_here = (
-                select(_M.c.article_id).where(_M.c.group_id == gid)
-                .except_(select(_M.c.article_id).where(_M.c.group_id != gid))
-            )
-            doomed = [r[0] for r in await conn.execute(only_here)]
-            await conn.execute(delete(_M).where(_M.c.group_id == gid))
-            for start in range(0, len(doomed), 500):
-                await conn.execute(delete(_A).where(_A.c.id.in_(doomed[start : start + 500])))
-            await conn.execute(delete(_G).where(_G.c.id == gid))
-            # Threads that lost all their articles go too (they would show as unanswered).
-            empty = select(_T.c.key).where(
-                ~select(_A.c.id).where(_A.c.thread_key == _T.c.key).exists()
-            )
-            keys = [r[0] for r in await conn.execute(empty)]
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                await conn.execute(delete(_T).where(_T.c.key.in_(chunk)))
-                await conn.execute(delete(_P).where(_P.c.thread_key.in_(chunk)))
+        if not await self._db.write(_remove_group, name):
+            raise StoreError(f"no such group: {name}")
 
     async def group(self, name: str) -> GroupInfo | None:
-        async with self._read_engine.connect() as conn:
-            row = (await conn.execute(_SELECT_GROUP, {"name": name})).first()
+        row = await self._first(_SELECT_GROUP, {"name": name})
         return _group(row) if row else None
 
     async def groups(self) -> list[GroupInfo]:
-        async with self._read_engine.connect() as conn:
-            return [_group(r) for r in await conn.execute(_SELECT_GROUPS)]
+        return [_group(r) for r in await self._all(_SELECT_GROUPS)]
 
     async def groups_created_since(self, since: datetime) -> list[GroupInfo]:
         return [g for g in await self.groups() if g.created_at >= since]
@@ -320,21 +301,19 @@ class Store(AccountStore, CommunityStore):
 
     async def held(self) -> list[HeldInfo]:
         H = HeldArticle.__table__
-        async with self._read_engine.connect() as conn:
-            rows = await conn.execute(
-                select(H.c.id, H.c.message_id, H.c.newsgroups, H.c.subject, H.c["from"],
-                       H.c.received_at).order_by(H.c.id)
-            )
-            return [HeldInfo(*r) for r in rows]
+        rows = await self._all(
+            select(H.c.id, H.c.message_id, H.c.newsgroups, H.c.subject, H.c["from"],
+                   H.c.received_at).order_by(H.c.id)
+        )
+        return [HeldInfo(*r) for r in rows]
 
     async def approve(self, held_id: int) -> PostOutcome:
         return await self._writer.approve(held_id)
 
     async def reject(self, held_id: int) -> None:
         H = HeldArticle.__table__
-        async with self._write_engine.begin() as conn:
-            result = await conn.execute(delete(H).where(H.c.id == held_id))
-        if result.rowcount == 0:
+        stmt = delete(H).where(H.c.id == held_id)
+        if not await self._db.write(lambda conn: conn.execute(stmt).rowcount):
             raise StoreError(f"no held article with id {held_id}")
 
     # -- reading --------------------------------------------------------
@@ -343,57 +322,64 @@ class Store(AccountStore, CommunityStore):
                                 view: str | None = None) -> ArticleData | None:
         if view is None:
             return await self._by_number.get((group_id, number))
-        async with self._read_engine.connect() as conn:
-            row = (await conn.execute(
-                _ARTICLE_BY_NUMBER_IN[view], {"gid": group_id, "num": number}
-            )).first()
+        row = await self._first(_ARTICLE_BY_NUMBER_IN[view], {"gid": group_id, "num": number})
         return ArticleData(*row) if row else None
 
     async def article_by_id(self, message_id: str) -> ArticleData | None:
         return await self._by_id.get(message_id)
 
     async def _articles_by_id(self, ids: list[str]) -> dict[str, ArticleData]:
-        async with self._read_engine.connect() as conn:
-            rows = await conn.execute(_ARTICLES_BY_ID, {"mids": ids})
-            return {r[0]: ArticleData(0, *r) for r in rows}
+        rows = await self._all(_ARTICLES_BY_ID, {"mids": ids})
+        return {r[0]: ArticleData(0, *r) for r in rows}
 
     async def _articles_by_number(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], ArticleData]:
         by_group: dict[int, list[int]] = {}
         for gid, number in keys:
             by_group.setdefault(gid, []).append(number)
-        found: dict[tuple[int, int], ArticleData] = {}
-        async with self._read_engine.connect() as conn:
+
+        def run(conn: Connection) -> dict[tuple[int, int], ArticleData]:
+            found = {}
             for gid, numbers in by_group.items():
-                for r in await conn.execute(_ARTICLES_BY_NUMBER, {"gid": gid, "nums": numbers}):
+                for r in conn.execute(_ARTICLES_BY_NUMBER, {"gid": gid, "nums": numbers}):
                     found[(gid, r[0])] = ArticleData(*r)
-        return found
+            return found
+
+        return await self._db.read(run)
 
     async def number_in_group(self, group_id: int, message_id: str) -> int | None:
-        async with self._read_engine.connect() as conn:
-            return (await conn.execute(_NUMBER_OF_ID, {"gid": group_id, "mid": message_id})).scalar()
+        return await self._scalar(_NUMBER_OF_ID, {"gid": group_id, "mid": message_id})
 
     async def next_number(self, group_id: int, after: int, view: str | None = None) -> int | None:
-        async with self._read_engine.connect() as conn:
-            return (await conn.execute(_NEXT_NUMBER_IN[view], {"gid": group_id, "num": after})).scalar()
+        return await self._scalar(_NEXT_NUMBER_IN[view], {"gid": group_id, "num": after})
 
     async def previous_number(self, group_id: int, before: int, view: str | None = None) -> int | None:
-        async with self._read_engine.connect() as conn:
-            return (await conn.execute(_PREV_NUMBER_IN[view], {"gid": group_id, "num": before})).scalar()
+        return await self._scalar(_PREV_NUMBER_IN[view], {"gid": group_id, "num": before})
 
     async def _chunks(self, stmt: Any, group_id: int, low: int, high: int,
                       chunk: int) -> AsyncIterator[list[Any]]:
-        """Keyset-paged range read: short statements, never the whole group in memory."""
-        while low <= high:
-            async with self._read_engine.connect() as conn:
-                rows = (await conn.execute(
-                    stmt, {"gid": group_id, "lo": low, "hi": high, "lim": chunk}
-                )).all()
-            if not rows:
-                return
-            yield rows
-            if len(rows) < chunk:
-                return
-            low = rows[-1][0] + 1
+        """Keyset-paged range read, the next chunk read while the last is written.
+
+        Short statements (no snapshot held open), never the whole group in memory:
+        at most two chunks exist at a time.
+        """
+
+        def fetch(lo: int) -> Awaitable[list[Any]]:
+            params = {"gid": group_id, "lo": lo, "hi": high, "lim": chunk}
+            return asyncio.ensure_future(self._all(stmt, params))
+
+        pending = fetch(low) if low <= high else None
+        try:
+            while pending is not None:
+                rows = await pending
+                pending = None
+                if not rows:
+                    return
+                if len(rows) == chunk and rows[-1][0] < high:
+                    pending = fetch(rows[-1][0] + 1)
+                yield rows
+        finally:
+            if pending is not None:
+                pending.cancel()  # type: ignore[attr-defined]
 
     def overview(self, group_id: int, low: int, high: int, view: str | None = None,
                  chunk: int = OVERVIEW_CHUNK) -> AsyncIterator[list[Any]]:
@@ -410,8 +396,7 @@ class Store(AccountStore, CommunityStore):
         return self._chunks(_NUMBERS_RANGE_IN[view], group_id, low, high, chunk)
 
     async def overview_by_id(self, message_id: str) -> bytes | None:
-        async with self._read_engine.connect() as conn:
-            return (await conn.execute(_OVERVIEW_BY_ID, {"mid": message_id})).scalar()
+        return await self._scalar(_OVERVIEW_BY_ID, {"mid": message_id})
 
     async def new_articles(self, since: datetime) -> AsyncIterator[tuple[str, str]]:
         """(message_id, group name) of articles that arrived at or after ``since``."""
@@ -427,8 +412,7 @@ class Store(AccountStore, CommunityStore):
         )
         after = 0
         while True:
-            async with self._read_engine.connect() as conn:
-                rows = (await conn.execute(stmt, {"after": after})).all()
+            rows = await self._all(stmt, {"after": after})
             if not rows:
                 return
             last_id = rows[-1][0]
@@ -442,15 +426,37 @@ class Store(AccountStore, CommunityStore):
 
     async def thread(self, key: str) -> dict[str, Any] | None:
         T = Thread.__table__
-        async with self._read_engine.connect() as conn:
-            row = (await conn.execute(select(T).where(T.c.key == key))).mappings().first()
+        stmt = select(T).where(T.c.key == key)
+        row = await self._db.read(lambda conn: conn.execute(stmt).mappings().first())
         return dict(row) if row else None
 
     async def participants(self, key: str) -> list[str]:
         P = Participant.__table__
-        async with self._read_engine.connect() as conn:
-            rows = await conn.execute(select(P.c.author_key).where(P.c.thread_key == key))
-            return sorted(r[0] for r in rows)
+        rows = await self._all(select(P.c.author_key).where(P.c.thread_key == key))
+        return sorted(r[0] for r in rows)
+
+
+def _remove_group(conn: Connection, name: str) -> bool:
+    gid = conn.execute(select(_G.c.id).where(_G.c.name == name)).scalar()
+    if gid is None:
+        return False
+    only_here = (
+        select(_M.c.article_id).where(_M.c.group_id == gid)
+        .except_(select(_M.c.article_id).where(_M.c.group_id != gid))
+    )
+    doomed = [r[0] for r in conn.execute(only_here)]
+    conn.execute(delete(_M).where(_M.c.group_id == gid))
+    for start in range(0, len(doomed), 500):
+        conn.execute(delete(_A).where(_A.c.id.in_(doomed[start : start + 500])))
+    conn.execute(delete(_G).where(_G.c.id == gid))
+    # Threads that lost all their articles go too (they would show as unanswered).
+    empty = select(_T.c.key).where(~select(_A.c.id).where(_A.c.thread_key == _T.c.key).exists())
+    keys = [r[0] for r in conn.execute(empty)]
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        conn.execute(delete(_T).where(_T.c.key.in_(chunk)))
+        conn.execute(delete(_P).where(_P.c.thread_key.in_(chunk)))
+    return True
 
 
 def utcnow() -> datetime:

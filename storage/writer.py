@@ -20,7 +20,9 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection
+
+from .engine import Database
 
 from .models import Article, Group, HeldArticle, Membership, Participant, Thread
 from .threads import TRUSTED_ROLES, Arrival, apply_arrival, new_thread, recompute_replies
@@ -39,6 +41,30 @@ _H = HeldArticle.__table__
 _HELD_FIELDS = ("newsgroups", "subject", "from_", "date", "references", "thread_key",
                 "bytes", "lines", "overview")
 
+# Built once: a Core statement built per call costs ~4x its execution here.
+_TAKEN_IDS = select(_A.c.message_id).where(_A.c.message_id.in_(bindparam("ids", expanding=True)))
+_HELD_IDS = select(_H.c.message_id, _H.c.id).where(_H.c.message_id.in_(bindparam("ids", expanding=True)))
+_GROUP_STATUS = select(_G.c.name, _G.c.status).where(_G.c.name.in_(bindparam("names", expanding=True)))
+_BUMP_GROUP = (
+    update(_G).where(_G.c.name == bindparam("b_name"))
+    .values(high=_G.c.high + bindparam("n"), count=_G.c.count + bindparam("n"))
+    .returning(_G.c.id, _G.c.high)
+)
+_ARTICLE_IDS = select(_A.c.message_id, _A.c.id).where(_A.c.message_id.in_(bindparam("ids", expanding=True)))
+_THREADS = select(_T).where(_T.c.key.in_(bindparam("keys", expanding=True)))
+_KNOWN_PARTICIPANTS = select(_P.c.thread_key, _P.c.author_key).where(
+    _P.c.thread_key.in_(bindparam("keys", expanding=True)),
+    _P.c.author_key.in_(bindparam("authors", expanding=True)),
+)
+_THREAD_AUTHORS = (
+    select(_A.c.author_key, _A.c.arrived_at)
+    .where(_A.c.thread_key == bindparam("key")).order_by(_A.c.arrived_at, _A.c.id)
+)
+_INSERT_ARTICLE = insert(_A)
+_INSERT_MEMBERSHIP = insert(_M)
+_INSERT_THREAD = insert(_T)
+_INSERT_PARTICIPANT = insert(_P)
+_INSERT_HELD = insert(_H)
 _UPDATE_THREAD = (
     update(_T)
     .where(_T.c.key == bindparam("b_key"))
@@ -106,8 +132,8 @@ def _now() -> datetime:
 
 
 class ArticleWriter:
-    def __init__(self, engine: AsyncEngine, path_host: str) -> None:
-        self._engine = engine
+    def __init__(self, db: Database, path_host: str) -> None:
+        self._db = db
         self._path_host = path_host
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -122,9 +148,8 @@ class ArticleWriter:
         return await asyncio.shield(future)
 
     async def approve(self, held_id: int) -> PostOutcome:
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(select(_H).where(_H.c.id == held_id))).mappings().first()
-            await conn.rollback()
+        stmt = select(_H).where(_H.c.id == held_id)
+        row = await self._db.read(lambda conn: conn.execute(stmt).mappings().first())
         if row is None:
             raise PostRejected(f"no held article with id {held_id}")
         data = json.loads(row["fields"])
@@ -170,17 +195,8 @@ class ArticleWriter:
                     _fail(pending, PostRejected(f"Posting failed: {exc.__class__.__name__}", retry=True))
 
     async def _commit(self, batch: list[_Pending]) -> None:
-        now = _now()
         results: list[tuple[_Pending, PostOutcome | Exception]] = []
-        async with self._engine.begin() as conn:
-            accepted, held = await self._sort(conn, batch, results)
-            if accepted:
-                await self._store(conn, accepted, now)
-            if held:
-                await conn.execute(insert(_H), [_held_row(p, now) for p in held])
-            approved = [p.approve_id for p in accepted if p.approve_id is not None]
-            if approved:
-                await conn.execute(delete(_H).where(_H.c.id.in_(approved)))
+        accepted, held = await self._db.write(self._commit_sync, batch, results, _now())
         for pending in accepted:
             results.append((pending, PostOutcome(pending.article.message_id, pending.numbers)))
         for pending in held:
@@ -193,20 +209,37 @@ class ArticleWriter:
             else:
                 pending.future.set_result(outcome)
 
-    async def _sort(
-        self, conn: AsyncConnection, batch: list[_Pending],
+    def _commit_sync(
+        self, conn: Connection, batch: list[_Pending],
+        results: list[tuple[_Pending, PostOutcome | Exception]], now: datetime,
+    ) -> tuple[list[_Pending], list[_Pending]]:
+        """The batch's one transaction (runs in the database thread)."""
+        for pending in batch:
+            pending.numbers.clear()  # a retried batch starts afresh
+        accepted, held = self._sort(conn, batch, results)
+        if accepted:
+            self._store(conn, accepted, now)
+        if held:
+            conn.execute(_INSERT_HELD, [_held_row(p, now) for p in held])
+        approved = [p.approve_id for p in accepted if p.approve_id is not None]
+        if approved:
+            conn.execute(delete(_H).where(_H.c.id.in_(approved)))
+        return accepted, held
+
+    def _sort(
+        self, conn: Connection, batch: list[_Pending],
         results: list[tuple[_Pending, PostOutcome | Exception]],
     ) -> tuple[list[_Pending], list[_Pending]]:
         """Split a batch into accepted, held and refused (refusals go into results)."""
         ids = [p.article.message_id for p in batch]
-        taken = set((await conn.execute(select(_A.c.message_id).where(_A.c.message_id.in_(ids)))).scalars())
+        taken = set(conn.execute(_TAKEN_IDS, {"ids": ids}).scalars())
         held_ids = {
             r[0]: r[1]
-            for r in await conn.execute(select(_H.c.message_id, _H.c.id).where(_H.c.message_id.in_(ids)))
+            for r in conn.execute(_HELD_IDS, {"ids": ids})
         }
         names = {g for p in batch for g in p.article.newsgroups}
         status = {
-            r[0]: r[1] for r in await conn.execute(select(_G.c.name, _G.c.status).where(_G.c.name.in_(names)))
+            r[0]: r[1] for r in conn.execute(_GROUP_STATUS, {"names": list(names)})
         }
         accepted: list[_Pending] = []
         held: list[_Pending] = []
@@ -229,16 +262,12 @@ class ArticleWriter:
             (held if moderated and pending.approve_id is None else accepted).append(pending)
         return accepted, held
 
-    async def _store(self, conn: AsyncConnection, accepted: list[_Pending], now: datetime) -> None:
+    def _store(self, conn: Connection, accepted: list[_Pending], now: datetime) -> None:
         counts = Counter(g for p in accepted for g in p.article.newsgroups)
         next_number: dict[str, int] = {}
         group_ids: dict[str, int] = {}
         for name, count in counts.items():
-            row = (await conn.execute(
-                update(_G).where(_G.c.name == name)
-                .values(high=_G.c.high + count, count=_G.c.count + count)
-                .returning(_G.c.id, _G.c.high)
-            )).one()
+            row = conn.execute(_BUMP_GROUP, {"b_name": name, "n": count}).one()
             group_ids[name] = row[0]
             next_number[name] = row[1] - count + 1
         article_rows = []
@@ -257,9 +286,13 @@ class ArticleWriter:
                 "author_key": pending.poster.author_key, "poster_account": pending.poster.account,
                 "poster_role": pending.poster.role,
             })
-        ids = (await conn.execute(
-            insert(_A).returning(_A.c.id, sort_by_parameter_order=True), article_rows
-        )).scalars().all()
+        # executemany without RETURNING is one batched statement; the ids are
+        # then read back by Message-ID (unique, and ours inside this transaction).
+        conn.execute(_INSERT_ARTICLE, article_rows)
+        id_of = dict(conn.execute(
+            _ARTICLE_IDS, {"ids": [row["message_id"] for row in article_rows]}
+        ).all())
+        ids = [id_of[row["message_id"]] for row in article_rows]
         membership_rows = []
         for pending, article_id, row in zip(accepted, ids, article_rows):
             role = pending.poster.role if pending.poster.role in TRUSTED_ROLES else None
@@ -270,23 +303,20 @@ class ArticleWriter:
                     "group_id": group_ids[name], "number": number, "article_id": article_id,
                     "thread_key": pending.article.thread_key, "overview": overview,
                 })
-        await conn.execute(insert(_M), membership_rows)
-        await self._update_threads(conn, accepted, now)
+        conn.execute(_INSERT_MEMBERSHIP, membership_rows)
+        self._update_threads(conn, accepted, now)
 
-    async def _update_threads(self, conn: AsyncConnection, accepted: list[_Pending], now: datetime) -> None:
+    def _update_threads(self, conn: Connection, accepted: list[_Pending], now: datetime) -> None:
         keys = {p.article.thread_key for p in accepted}
         authors = {p.poster.author_key for p in accepted}
         threads = {
             r["key"]: dict(r)
-            for r in (await conn.execute(select(_T).where(_T.c.key.in_(keys)))).mappings()
+            for r in conn.execute(_THREADS, {"keys": list(keys)}).mappings()
         }
         existing = set(threads)
         known = {
             (r[0], r[1])
-            for r in await conn.execute(
-                select(_P.c.thread_key, _P.c.author_key)
-                .where(_P.c.thread_key.in_(keys), _P.c.author_key.in_(authors))
-            )
+            for r in conn.execute(_KNOWN_PARTICIPANTS, {"keys": list(keys), "authors": list(authors)})
         }
         new_participants = []
         recompute = set()
@@ -309,19 +339,16 @@ class ArticleWriter:
             if apply_arrival(thread, arrival, is_new):
                 recompute.add(arrival.thread_key)
         for key in recompute:
-            rows = await conn.execute(
-                select(_A.c.author_key, _A.c.arrived_at)
-                .where(_A.c.thread_key == key).order_by(_A.c.arrived_at, _A.c.id)
-            )
+            rows = conn.execute(_THREAD_AUTHORS, {"key": key})
             recompute_replies(threads[key], [(r[0], r[1]) for r in rows])
         fresh = [t for k, t in threads.items() if k not in existing]
         stale = [{**t, "b_key": k} for k, t in threads.items() if k in existing]
         if fresh:
-            await conn.execute(insert(_T), fresh)
+            conn.execute(_INSERT_THREAD, fresh)
         if stale:
-            await conn.execute(_UPDATE_THREAD, stale)
+            conn.execute(_UPDATE_THREAD, stale)
         if new_participants:
-            await conn.execute(insert(_P), new_participants)
+            conn.execute(_INSERT_PARTICIPANT, new_participants)
 
 
 def _held_row(pending: _Pending, now: datetime) -> dict[str, Any]:

@@ -3,14 +3,15 @@
 Overview lines were computed at arrival; a range is read in ordered chunks
 and each chunk is written as soon as it is read, so a whole group is never
 held in memory. Headers that are overview fields come from the same lines;
-other headers are read from the stored header blocks.
+other headers are read from the stored header blocks, unfolded and with
+each TAB, CR and LF turned into a space as section 8.5.2 asks.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
-from ..article import header_value
+from ..article import header_value, sanitize_overview
 from ..protocol import (
     NNTPError,
     Response,
@@ -119,7 +120,7 @@ async def _header_values(
             overview = await store.overview_by_id(arg) or b""
             value = _field_value(overview, index)
         else:
-            value = header_value(article.header, field) or ""
+            value = sanitize_overview(header_value(article.header, field) or "")
 
         async def one() -> AsyncIterator[list[tuple[Any, str]]]:
             yield [(article.message_id, value)]
@@ -141,7 +142,7 @@ async def _header_values(
 
     async def from_headers() -> AsyncIterator[list[tuple[Any, str]]]:
         async for rows in store.headers(gid, low, high, view):
-            yield [(n, header_value(h, field) or "") for n, h in rows]
+            yield [(n, sanitize_overview(header_value(h, field) or "")) for n, h in rows]
 
     return False, from_headers()
 
