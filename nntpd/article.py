@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime, formataddr, parseaddr, parsedate_to_datetime
 from functools import lru_cache
 
@@ -37,6 +37,7 @@ __all__ = [
 
 CRLF = b"\r\n"
 MAX_MESSAGE_ID = 250  # RFC 5536 3.1.3
+MAX_DATE_AHEAD = timedelta(hours=24)
 MAX_GROUP_NAME = 497  # RFC 3977 3.1 argument limit, RFC 5536 3.1.4
 
 # Headers only the server may set (RFC 5537 3.5); a poster's copies are dropped.
@@ -215,11 +216,14 @@ def format_date(dt: datetime) -> str:
     return format_datetime(_utc(dt), usegmt=True)
 
 
-def _is_parsable_date(value: str) -> bool:
+def _parse_date(value: str) -> datetime | None:
     try:
-        return parsedate_to_datetime(value) is not None
+        parsed = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
-        return False
+        return None
+    if parsed is not None and parsed.tzinfo is None:  # "-0000": UTC, zone unknown
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
 
 
 def _count_lines(body: bytes) -> int:
@@ -312,8 +316,13 @@ def prepare_article(
     if message_id is not None and not is_valid_message_id(message_id):
         raise ArticleRejected(f"Invalid Message-ID header: {_quote(message_id)}")
     date = first.get("date")
-    if date is not None and not _is_parsable_date(date):
-        raise ArticleRejected(f"Unparsable Date header: {_quote(date)}")
+    if date is not None:
+        parsed = _parse_date(date)
+        if parsed is None:
+            raise ArticleRejected(f"Unparsable Date header: {_quote(date)}")
+        if not transit and parsed > _utc(now) + MAX_DATE_AHEAD:
+            # RFC 5537 3.5: an injecting agent should refuse dates over 24 hours ahead.
+            raise ArticleRejected("Date header is more than 24 hours in the future")
 
     final: list[tuple[str, str, bytes]] = []
     for field in fields:

@@ -525,3 +525,19 @@ def test_prepare_article_is_fast_enough_for_post_rfc5537_s3_5():
     for raw in raws:
         prep(raw)
     assert time.perf_counter() - start < 2.0
+
+
+def test_date_more_than_24_hours_ahead_is_rejected_rfc5537_s3_5():
+    """RFC 5537 3.5: an injecting agent SHOULD reject a Date over 24 hours in the future."""
+    from datetime import timedelta
+
+    from nntpd.article import ArticleRejected, format_date, prepare_article
+
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+    ahead = format_date(now + timedelta(hours=25))
+    raw = f"From: a@b.c\r\nNewsgroups: x.y\r\nSubject: s\r\nDate: {ahead}\r\n\r\nbody\r\n".encode()
+    with pytest.raises(ArticleRejected, match="24 hours"):
+        prepare_article(raw, path_host="h", now=now)
+    soon = format_date(now + timedelta(hours=23))
+    ok = raw.replace(ahead.encode(), soon.encode())
+    assert prepare_article(ok, path_host="h", now=now).date == soon
