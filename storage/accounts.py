@@ -65,7 +65,7 @@ class AccountStore:
 
     async def account(self, name: str) -> AccountInfo | None:
         stmt = select(*_ACCOUNT_COLUMNS).where(_AC.c.name == name)
-        row = await self._db.read(lambda conn: conn.execute(stmt).first())
+        row = await self._db.read_short(lambda conn: conn.execute(stmt).first())
         return AccountInfo(*row) if row else None
 
     async def _must_account(self, name: str) -> AccountInfo:

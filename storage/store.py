@@ -114,6 +114,9 @@ _ARTICLE_BY_NUMBER = (
     .join(_A, _A.c.id == _M.c.article_id)
     .where(_M.c.group_id == bindparam("gid"), _M.c.number == bindparam("num"))
 )
+_ARTICLE_BY_ID = select(_A.c.message_id, _A.c.header, _A.c.body, _A.c.xref).where(
+    _A.c.message_id == bindparam("mid")
+)
 _ARTICLES_BY_ID = select(_A.c.message_id, _A.c.header, _A.c.body, _A.c.xref).where(
     _A.c.message_id.in_(bindparam("mids", expanding=True))
 )
@@ -198,6 +201,9 @@ class Store(AccountStore, CommunityStore):
         self.path_host = path_host
         self._db = Database(url)
         self._writer = ArticleWriter(self._db, path_host)
+        # On SQLite a lookup is a direct read on the loop's connection; on
+        # engines reached through awaits, lookups that arrive together share a query.
+        self._batch_lookups = not self._db.reads_inline
         self._by_id: Batcher[str, ArticleData] = Batcher(self._articles_by_id)
         self._by_number: Batcher[tuple[int, int], ArticleData] = Batcher(self._articles_by_number)
 
@@ -207,14 +213,15 @@ class Store(AccountStore, CommunityStore):
         await self._writer.close()
         await self._db.dispose()
 
+    # Short reads: point lookups and bounded pages (see Database.read_short).
     async def _first(self, stmt: Any, params: dict[str, Any] | None = None) -> Any:
-        return await self._db.read(lambda conn: conn.execute(stmt, params).first())
+        return await self._db.read_short(lambda conn: conn.execute(stmt, params).first())
 
     async def _scalar(self, stmt: Any, params: dict[str, Any] | None = None) -> Any:
-        return await self._db.read(lambda conn: conn.execute(stmt, params).scalar())
+        return await self._db.read_short(lambda conn: conn.execute(stmt, params).scalar())
 
     async def _all(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
-        return await self._db.read(lambda conn: conn.execute(stmt, params).all())
+        return await self._db.read_short(lambda conn: conn.execute(stmt, params).all())
 
     # -- schema ---------------------------------------------------------
 
@@ -320,13 +327,16 @@ class Store(AccountStore, CommunityStore):
 
     async def article_by_number(self, group_id: int, number: int,
                                 view: str | None = None) -> ArticleData | None:
-        if view is None:
+        if view is None and self._batch_lookups:
             return await self._by_number.get((group_id, number))
         row = await self._first(_ARTICLE_BY_NUMBER_IN[view], {"gid": group_id, "num": number})
         return ArticleData(*row) if row else None
 
     async def article_by_id(self, message_id: str) -> ArticleData | None:
-        return await self._by_id.get(message_id)
+        if self._batch_lookups:
+            return await self._by_id.get(message_id)
+        row = await self._first(_ARTICLE_BY_ID, {"mid": message_id})
+        return ArticleData(0, *row) if row else None
 
     async def _articles_by_id(self, ids: list[str]) -> dict[str, ArticleData]:
         rows = await self._all(_ARTICLES_BY_ID, {"mids": ids})
