@@ -74,6 +74,25 @@ async def read_to_dot(reader: asyncio.StreamReader) -> bytes:
         raise ConnectionClosed() from None
 
 
+def raise_fd_limit(connections: int) -> int:
+    """Raise the soft open-file limit so max_connections can be reached; returns the limit."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 256  # listening sockets, database files, logs
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
 class NNTPServer:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
@@ -91,6 +110,9 @@ class NNTPServer:
                     tls_port: int | None = None) -> None:
         """Listen on the plain port and, when TLS is configured and a port given, implicit TLS."""
         cfg = self.settings.server
+        limit = raise_fd_limit(cfg.max_connections)
+        if limit and limit < cfg.max_connections + 64:
+            log.warning("open-file limit %d is below max_connections %d", limit, cfg.max_connections)
         host = host or cfg.host
         await self._listen(host, cfg.port if port is None else port, None)
         tls_port = cfg.tls_port if tls_port is None else tls_port

@@ -154,11 +154,6 @@ _NEXT_NUMBER = select(func.min(_M.c.number)).select_from(_M).where(
 _PREV_NUMBER = select(func.max(_M.c.number)).select_from(_M).where(
     _M.c.group_id == bindparam("gid"), _M.c.number < bindparam("num")
 )
-_NUMBER_OF_ID = (
-    select(_M.c.number).join(_A, _A.c.id == _M.c.article_id)
-    .where(_M.c.group_id == bindparam("gid"), _A.c.message_id == bindparam("mid"))
-)
-
 
 _T = Thread.__table__
 _P = Participant.__table__
@@ -356,9 +351,6 @@ class Store(AccountStore, CommunityStore):
 
         return await self._db.read(run)
 
-    async def number_in_group(self, group_id: int, message_id: str) -> int | None:
-        return await self._scalar(_NUMBER_OF_ID, {"gid": group_id, "mid": message_id})
-
     async def next_number(self, group_id: int, after: int, view: str | None = None) -> int | None:
         return await self._scalar(_NEXT_NUMBER_IN[view], {"gid": group_id, "num": after})
 
@@ -467,8 +459,4 @@ def _remove_group(conn: Connection, name: str) -> bool:
         conn.execute(delete(_T).where(_T.c.key.in_(chunk)))
         conn.execute(delete(_P).where(_P.c.thread_key.in_(chunk)))
     return True
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
