@@ -195,7 +195,7 @@ class NNTPServer:
     async def _commands(self, session: Session, reader: asyncio.StreamReader,
                         writer: asyncio.StreamWriter) -> None:
         idle = self.settings.server.idle_timeout
-        await _send(writer, greeting(session))
+        await _send(writer, greeting(session), idle)
         while True:
             async with asyncio.timeout(idle):
                 line = await read_line(reader)
@@ -204,7 +204,7 @@ class NNTPServer:
                     raise NNTPError(501, "Command line too long (max 512 octets)")
                 cmd = parse_command(line)
             except NNTPError as exc:
-                await _send(writer, Response(exc.code, exc.text))
+                await _send(writer, Response(exc.code, exc.text), idle)
                 continue
             if cmd is None:
                 continue
@@ -213,15 +213,15 @@ class NNTPServer:
                 # Cleartext pipelined after STARTTLS is dropped before answering,
                 # so nobody can inject commands that would run inside TLS.
                 reader._buffer.clear()  # type: ignore[attr-defined]  # no public API
-                await _send(writer, response)
+                await _send(writer, response, idle)
                 await self._start_tls(session, writer)
                 continue
-            await _send(writer, response)
+            await _send(writer, response, idle)
             if response.then_read_line is not None:
                 async with asyncio.timeout(idle):
                     line = await read_line(reader)
                 response = await response.then_read_line(line or b"*")
-                await _send(writer, response)
+                await _send(writer, response, idle)
             elif response.then_read_block is not None:
                 raw = await self._read_block(reader)
                 if raw is None:
@@ -229,7 +229,7 @@ class NNTPServer:
                     response = Response(441, f"Posting failed: article exceeds {limit} bytes")
                 else:
                     response = await response.then_read_block(raw)
-                await _send(writer, response)
+                await _send(writer, response, idle)
             if response.close:
                 return
 
@@ -263,28 +263,37 @@ class NNTPServer:
 WRITE_CHUNK = 64 * 1024
 
 
-async def _send(writer: asyncio.StreamWriter, response: Response) -> None:
+async def _send(writer: asyncio.StreamWriter, response: Response, idle: float) -> None:
     """Write a response in as few writes as possible.
 
     Each write to a socket is a system call that wakes the reader (~100 us
     on loopback here), so the status line goes out with the first data and
     the terminating dot with the last, and streamed chunks are gathered up
-    to 64 KB before each write; drain() applies flow control between them.
+    to 64 KB before each write. Between writes the server waits for the
+    client to take the data (flow control), but only for ``idle`` seconds:
+    a client that stops reading is disconnected rather than held forever.
     """
     if response.chunks is None:
         writer.write(response.head())
-        await writer.drain()
+        await _drain(writer, idle)
         return
     pending = response.head()
     async for chunk in response.chunks:
         if len(pending) >= WRITE_CHUNK:
             writer.write(pending)
-            await writer.drain()
+            await _drain(writer, idle)
             pending = chunk
         else:
             pending += chunk
     writer.write(pending + END_OF_BLOCK)
-    await writer.drain()
+    await _drain(writer, idle)
+
+
+async def _drain(writer: asyncio.StreamWriter, idle: float) -> None:
+    if not writer.transport.get_write_buffer_size():
+        return  # all of it went straight to the socket
+    async with asyncio.timeout(idle):
+        await writer.drain()
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:

@@ -294,3 +294,37 @@ async def test_client_that_never_reads_does_not_hurt_the_server(tmp_path):
             await asyncio.sleep(0.05)
         assert all(g.startswith("200") for g in greetings), greetings
         await assert_alive(handle)
+
+
+async def test_client_that_stops_reading_is_disconnected_after_idle_timeout(tmp_path):
+    """RFC 3977 3.1 / spec: a client that never reads its answers is not held forever: once the
+    server has waited idle_timeout for it to take data, the connection is closed and its slot freed."""
+    async with serving(tmp_path, idle_timeout=0.5, max_connections_per_address=2) as handle:
+        now = datetime.now(timezone.utc)
+        articles = [
+            prepare_article(
+                (f"From: s{i}@example.com\r\nNewsgroups: local.test\r\nSubject: {'x' * 200} {i}\r\n"
+                 f"Message-ID: <stall-{i}@example.com>\r\n\r\nbody\r\n").encode(),
+                path_host="test.example", now=now)
+            for i in range(300)
+        ]
+        await asyncio.gather(*(handle.store.post(a, Poster(author_key="s@example.com")) for a in articles))
+        loop = asyncio.get_running_loop()
+        hog = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        hog.setblocking(False)
+        await loop.sock_connect(hog, ("127.0.0.1", handle.port))
+        try:
+            await loop.sock_sendall(hog, b"GROUP local.test\r\n" + b"OVER 1-\r\n" * 100)
+            deadline = time.monotonic() + 5
+            while not handle.server._connections and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert handle.server._connections == 1
+            # The server's send buffer fills, it waits 0.5 s for the client, then gives up
+            # (the pipelined commands keep the read side busy, so this is the write timeout).
+            while handle.server._connections and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert handle.server._connections == 0
+        finally:
+            hog.close()
+        await assert_alive(handle)
