@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, null, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from .community import CommunityStore, OpenThread, ThreadArticle, as_view, open_condition
@@ -33,6 +33,7 @@ from .models import (
     Participant,
     Thread,
 )
+from .threads import rebuild
 from .writer import ArticleWriter, Poster, PostOutcome, PostRejected
 
 __all__ = [
@@ -72,14 +73,14 @@ class GroupInfo:
     high: int
     count: int
     view: str | None = None  # "unanswered" or "awaiting-staff" for a view of group `id`
-    first: int | None = None  # lowest number present, when known (views)
+    first: int | None = None  # lowest number present (None: empty)
 
     @property
     def low(self) -> int:
         """Low water mark; an empty group reports high = low - 1 (RFC 3977 6.1.1.2)."""
-        if not self.count:
+        if not self.count or self.first is None:
             return self.high + 1
-        return self.first if self.first is not None else 1
+        return self.first
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +106,13 @@ _G = Group.__table__
 _A = Article.__table__
 _M = Membership.__table__
 
+# The low water mark is the lowest number present (cancels can remove the first
+# articles); min() over the (group, number) primary key is one index probe.
+_FIRST_NUMBER = (
+    select(func.min(_M.c.number)).where(_M.c.group_id == _G.c.id).scalar_subquery()
+)
 _GROUP_COLUMNS = (_G.c.id, _G.c.name, _G.c.description, _G.c.status, _G.c.created_at,
-                  _G.c.creator, _G.c.high, _G.c.count)
+                  _G.c.creator, _G.c.high, _G.c.count, null().label("view"), _FIRST_NUMBER)
 _SELECT_GROUP = select(*_GROUP_COLUMNS).where(_G.c.name == bindparam("name"))
 _SELECT_GROUPS = select(*_GROUP_COLUMNS).order_by(_G.c.name)
 _ARTICLE_BY_NUMBER = (
@@ -301,6 +307,16 @@ class Store(AccountStore, CommunityStore):
         """Store a prepared article; raises PostRejected (answered 441)."""
         return await self._writer.submit(article, poster)
 
+    async def cancel(self, message_id: str, requester: Poster) -> None:
+        """Withdraw an article (a cancel control message, RFC 5537 5.3).
+
+        Allowed for staff accounts, for the account that posted it, and for
+        an anonymous poster with the same From address as an anonymous
+        original. Its numbers are not reused; thread figures are recomputed.
+        Raises PostRejected when not found or not allowed.
+        """
+        await self._db.write(_cancel, message_id, requester)
+
     async def held(self) -> list[HeldInfo]:
         H = HeldArticle.__table__
         rows = await self._all(
@@ -436,6 +452,43 @@ class Store(AccountStore, CommunityStore):
         P = Participant.__table__
         rows = await self._all(select(P.c.author_key).where(P.c.thread_key == key))
         return sorted(r[0] for r in rows)
+
+
+def _cancel(conn: Connection, message_id: str, requester: Poster) -> None:
+    row = conn.execute(
+        select(_A.c.id, _A.c.thread_key, _A.c.author_key, _A.c.poster_account)
+        .where(_A.c.message_id == message_id)
+    ).first()
+    if row is None:
+        raise PostRejected(f"Cannot cancel {message_id}: no such article")
+    article_id, key, author, account = row
+    allowed = (
+        requester.role == "staff"
+        or (requester.account is not None and requester.account == account)
+        or (requester.account is None and account is None and requester.author_key == author)
+    )
+    if not allowed:
+        raise PostRejected(f"Cannot cancel {message_id}: you may cancel only your own articles")
+    groups = conn.execute(select(_M.c.group_id).where(_M.c.article_id == article_id)).scalars().all()
+    conn.execute(delete(_M).where(_M.c.article_id == article_id))
+    for gid in groups:
+        conn.execute(update(_G).where(_G.c.id == gid).values(count=_G.c.count - 1))
+    conn.execute(delete(_A).where(_A.c.id == article_id))
+    remaining = conn.execute(
+        select(_A.c.message_id, _A.c.author_key, _A.c.poster_role, _A.c.arrived_at)
+        .where(_A.c.thread_key == key).order_by(_A.c.arrived_at, _A.c.id)
+    ).all()
+    if not remaining:
+        conn.execute(delete(_T).where(_T.c.key == key))
+        conn.execute(delete(_P).where(_P.c.thread_key == key))
+        return
+    thread = dict(conn.execute(select(_T).where(_T.c.key == key)).mappings().one())
+    rebuild(thread, [tuple(r) for r in remaining])
+    conn.execute(update(_T).where(_T.c.key == key).values(
+        {k: v for k, v in thread.items() if k != "key"}))
+    authors = {r[1] for r in remaining}
+    if author not in authors:
+        conn.execute(delete(_P).where(_P.c.thread_key == key, _P.c.author_key == author))
 
 
 def _remove_group(conn: Connection, name: str) -> bool:

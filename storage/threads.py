@@ -82,3 +82,21 @@ def recompute_replies(thread: dict[str, Any], authors: list[tuple[str, datetime]
     thread["first_reply_at"] = next(
         (at for author, at in authors if author != thread["op_key"]), None
     )
+
+
+def rebuild(thread: dict[str, Any], articles: list[tuple[str, str, str | None, datetime]]) -> None:
+    """Recompute a thread's figures from its remaining articles, after one was cancelled.
+
+    ``articles`` are (message_id, author_key, role, arrived_at), oldest first and
+    not empty. Subject, group and resolution are kept.
+    """
+    by_root = next((a for a in articles if a[0] == thread["key"]), None)
+    op = (by_root or articles[0])[1]
+    thread["root_present"] = by_root is not None
+    thread["op_key"] = op
+    thread["posts"] = len(articles)
+    thread["participants"] = len({a[1] for a in articles})
+    thread["started_at"] = articles[0][3]
+    thread["last_post_at"] = max(a[3] for a in articles)
+    thread["first_reply_at"] = next((a[3] for a in articles if a[1] != op), None)
+    thread["first_staff_at"] = next((a[3] for a in articles if a[2] in TRUSTED_ROLES), None)

@@ -259,7 +259,9 @@ class ArticleWriter:
                 continue
             taken.add(mid)
             moderated = any(status[g] == "m" for g in article.newsgroups)
-            (held if moderated and pending.approve_id is None else accepted).append(pending)
+            # Staff accounts moderate: their posts go straight through.
+            approved = pending.approve_id is not None or pending.poster.role == "staff"
+            (held if moderated and not approved else accepted).append(pending)
         return accepted, held
 
     def _store(self, conn: Connection, accepted: list[_Pending], now: datetime) -> None:

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 
 from storage import Poster, PostRejected, view_of
 
-from ..article import ArticleRejected, PosterIdentity, PreparedArticle, prepare_article
+from ..article import (
+    ArticleRejected,
+    PosterIdentity,
+    PreparedArticle,
+    is_valid_message_id,
+    prepare_article,
+)
 from ..protocol import NNTPError, Response, syntax_error
 from . import command
 
@@ -57,6 +63,21 @@ def _rate_key(session: Session) -> str | None:
     return None if session.loopback else f"address:{session.address}"
 
 
+async def _control(session: Session, article: PreparedArticle, poster: Poster) -> str:
+    """Act on a control message (RFC 5537 5): only cancel, as Thunderbird sends it.
+
+    The cancel itself is not stored. Group control messages are refused:
+    operators manage groups with the CLI.
+    """
+    assert article.control is not None
+    words = article.control.split()
+    if len(words) == 2 and words[0].lower() == "cancel" and is_valid_message_id(words[1]):
+        await session.store.cancel(words[1], poster)
+        log.info("%s: %s cancelled %s", session.peer, poster.author_key, words[1])
+        return words[1]
+    raise ArticleRejected("Only 'Control: cancel <message-id>' is accepted; groups are managed by the operator")
+
+
 @command("POST", "POST")
 async def handle_post(session: Session, args: tuple[str, ...]) -> Response:
     if args:
@@ -80,6 +101,9 @@ async def handle_post(session: Session, args: tuple[str, ...]) -> Response:
             if key is not None and not session.ctx.post_rate.allow(key):
                 limit = session.settings.server.posts_per_minute
                 raise ArticleRejected(f"Posting rate limit exceeded ({limit} per minute)")
+            if article.control is not None:
+                target = await _control(session, article, poster)
+                return Response(240, f"Article received {article.message_id} (cancelled {target})")
             outcome = await session.store.post(article, poster)
         except (ArticleRejected, PostRejected) as exc:
             log.info("%s: post refused: %s", session.peer, exc)
