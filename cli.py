@@ -303,8 +303,10 @@ async def user_add(store: Store, name: str, email: str, display_name: str, passw
     """Create an account (role: member)."""
     if not ACCOUNT_NAME.fullmatch(name):
         raise click.ClickException(f"invalid user name {name!r}: use letters, digits, . _ - (max 64)")
-    if "@" not in email or any(c.isspace() for c in email):
+    if "@" not in email or any(c.isspace() for c in email) or len(email) > 255:
         raise click.ClickException(f"invalid email address {email!r}")
+    if len(display_name) > 255:
+        raise click.ClickException("display name too long (max 255 characters)")
     password = _read_password(password_stdin)
     account = await store.add_account(name, email=email, display_name=display_name,
                                       password_hash=await asyncio.to_thread(hash_password, password))

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, null, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
 from .community import CommunityStore, OpenThread, ThreadArticle, as_view, open_condition
 from .accounts import AccountError, AccountInfo, AccountStore, RoleChangeInfo
@@ -244,6 +244,8 @@ class Store(AccountStore, CommunityStore):
             version = await self._scalar(select(Meta.value).where(Meta.key == "schema_version"))
         except (OperationalError, ProgrammingError):
             version = None
+        except DBAPIError as exc:  # e.g. the database itself does not exist
+            raise StoreError(f"cannot open {self.url}: {str(exc.orig or exc).splitlines()[0]}") from None
         if version is None:
             raise StoreError(f"no database at {self.url}: run 'nntpd init' first")
         if int(version) > SCHEMA_VERSION:
@@ -457,7 +459,7 @@ class Store(AccountStore, CommunityStore):
 def _cancel(conn: Connection, message_id: str, requester: Poster) -> None:
     row = conn.execute(
         select(_A.c.id, _A.c.thread_key, _A.c.author_key, _A.c.poster_account)
-        .where(_A.c.message_id == message_id)
+        .where(_A.c.message_id == message_id).with_for_update()  # two cancels: one wins
     ).first()
     if row is None:
         raise PostRejected(f"Cannot cancel {message_id}: no such article")
@@ -469,11 +471,16 @@ def _cancel(conn: Connection, message_id: str, requester: Poster) -> None:
     )
     if not allowed:
         raise PostRejected(f"Cannot cancel {message_id}: you may cancel only your own articles")
-    groups = conn.execute(select(_M.c.group_id).where(_M.c.article_id == article_id)).scalars().all()
+    # The writer's lock order: group rows by name, then the thread row.
+    groups = conn.execute(
+        select(_M.c.group_id).join(_G, _G.c.id == _M.c.group_id)
+        .where(_M.c.article_id == article_id).order_by(_G.c.name)
+    ).scalars().all()
     conn.execute(delete(_M).where(_M.c.article_id == article_id))
     for gid in groups:
         conn.execute(update(_G).where(_G.c.id == gid).values(count=_G.c.count - 1))
     conn.execute(delete(_A).where(_A.c.id == article_id))
+    conn.execute(select(_T.c.key).where(_T.c.key == key).with_for_update())
     remaining = conn.execute(
         select(_A.c.message_id, _A.c.author_key, _A.c.poster_role, _A.c.arrived_at)
         .where(_A.c.thread_key == key).order_by(_A.c.arrived_at, _A.c.id)

@@ -51,7 +51,12 @@ _BUMP_GROUP = (
     .returning(_G.c.id, _G.c.high)
 )
 _ARTICLE_IDS = select(_A.c.message_id, _A.c.id).where(_A.c.message_id.in_(bindparam("ids", expanding=True)))
-_THREADS = select(_T).where(_T.c.key.in_(bindparam("keys", expanding=True)))
+# FOR UPDATE (ignored by SQLite, whose writers are serialized anyway): on PostgreSQL two
+# processes posting to one thread from different groups must not both read the old figures.
+_THREADS = (
+    select(_T).where(_T.c.key.in_(bindparam("keys", expanding=True)))
+    .order_by(_T.c.key).with_for_update()
+)
 _KNOWN_PARTICIPANTS = select(_P.c.thread_key, _P.c.author_key).where(
     _P.c.thread_key.in_(bindparam("keys", expanding=True)),
     _P.c.author_key.in_(bindparam("authors", expanding=True)),
@@ -178,9 +183,13 @@ class ArticleWriter:
                 batch.append(queue.get_nowait())
             try:
                 await self._commit(batch)
-            except IntegrityError:
-                # A race with another process (same Message-ID): retry one by one
-                # so only the loser is refused.
+            except Exception as exc:  # noqa: BLE001 - reported to the posters
+                if len(batch) == 1 and not isinstance(exc, IntegrityError):
+                    log.exception("posting failed")
+                    _fail(batch[0], PostRejected(f"storage error ({exc.__class__.__name__}); try again later", retry=True))
+                    continue
+                # A race with another process (same Message-ID), a deadlock, or one
+                # article the database refuses: retry one by one so only that one fails.
                 for pending in batch:
                     try:
                         await self._commit([pending])
@@ -188,11 +197,7 @@ class ArticleWriter:
                         _fail(pending, PostRejected(f"Duplicate Message-ID {pending.article.message_id}"))
                     except Exception as exc:  # noqa: BLE001 - reported to the poster
                         log.exception("posting failed")
-                        _fail(pending, PostRejected(f"Posting failed: {exc.__class__.__name__}", retry=True))
-            except Exception as exc:  # noqa: BLE001
-                log.exception("posting failed")
-                for pending in batch:
-                    _fail(pending, PostRejected(f"Posting failed: {exc.__class__.__name__}", retry=True))
+                        _fail(pending, PostRejected(f"storage error ({exc.__class__.__name__}); try again later", retry=True))
 
     async def _commit(self, batch: list[_Pending]) -> None:
         results: list[tuple[_Pending, PostOutcome | Exception]] = []
@@ -268,7 +273,9 @@ class ArticleWriter:
         counts = Counter(g for p in accepted for g in p.article.newsgroups)
         next_number: dict[str, int] = {}
         group_ids: dict[str, int] = {}
-        for name, count in counts.items():
+        # Lock the group rows in one global order (by name): processes sharing a
+        # database would otherwise deadlock on cross-posts naming groups in other orders.
+        for name, count in sorted(counts.items()):
             row = conn.execute(_BUMP_GROUP, {"b_name": name, "n": count}).one()
             group_ids[name] = row[0]
             next_number[name] = row[1] - count + 1
@@ -343,13 +350,14 @@ class ArticleWriter:
         for key in recompute:
             rows = conn.execute(_THREAD_AUTHORS, {"key": key})
             recompute_replies(threads[key], [(r[0], r[1]) for r in rows])
-        fresh = [t for k, t in threads.items() if k not in existing]
+        fresh = [t for k, t in sorted(threads.items()) if k not in existing]
         stale = [{**t, "b_key": k} for k, t in threads.items() if k in existing]
         if fresh:
             conn.execute(_INSERT_THREAD, fresh)
         if stale:
             conn.execute(_UPDATE_THREAD, stale)
         if new_participants:
+            new_participants.sort(key=lambda r: (r["thread_key"], r["author_key"]))
             conn.execute(_INSERT_PARTICIPANT, new_participants)
 
 
@@ -377,5 +385,5 @@ def _raw(text: str) -> bytes:
 
 
 def _text(text: str) -> str:
-    """Text a database column can hold: bytes that are not UTF-8 become U+FFFD."""
-    return _raw(text).decode("utf-8", "replace")
+    """Text a database column can hold: bytes that are not UTF-8, and NUL (PostgreSQL), become U+FFFD."""
+    return _raw(text).decode("utf-8", "replace").replace("\x00", "\ufffd")

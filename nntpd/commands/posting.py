@@ -33,7 +33,9 @@ log = logging.getLogger("nntpd.posting")
 def anonymous_poster(from_: str) -> Poster:
     """An unauthenticated poster is known by the address in From."""
     address = parseaddr(from_)[1] or from_.strip()
-    return Poster(author_key=address.lower())
+    # A key every engine can store: UTF-8 without NUL, at most 255 characters (the column size).
+    key = address.lower().encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return Poster(author_key=key.replace("\x00", "\ufffd")[:255])
 
 
 async def _prepare(session: Session, raw: bytes) -> tuple[PreparedArticle, Poster]:
