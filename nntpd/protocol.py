@@ -62,6 +62,10 @@ def parse_command(line: bytes) -> Command | None:
         return None
     if any(len(w) > MAX_ARGUMENT for w in words[1:]):
         raise syntax_error("Argument too long (max 497 octets)")
+    if len(words) > 3 and words[0].upper() == b"AUTHINFO" and words[1].upper() in (b"USER", b"PASS"):
+        # RFC 4643 3.1 (erratum 1787): a server MAY accept SP/TAB inside a username or
+        # password; tin (.newsauth) and slrn (nnrpaccess) send them verbatim.
+        words = words[:2] + [_SEPARATORS.split(body.strip(b" \t"), 2)[2]]
     text = [w.decode("utf-8", "surrogateescape") for w in words]
     return Command(text[0].upper(), tuple(text[1:]))
 
@@ -204,7 +208,7 @@ def parse_datetime(date: str, time: str, gmt: str | None) -> datetime:
 
     A two-digit year is in the current century if it is not after the
     current year, else in the previous one (section 7.3.2). A leap second
-    (60) is read as 59. Times are UTC whether or not GMT is given.
+    (60) is read as 59. Without GMT the time is the server's local time.
     """
     if gmt is not None and gmt.upper() != "GMT":
         raise syntax_error("Expected GMT")
@@ -219,9 +223,12 @@ def parse_datetime(date: str, time: str, gmt: str | None) -> datetime:
     if time[4:] == "60":
         time = time[:4] + "59"
     try:
-        return datetime.strptime(date + time, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+        parsed = datetime.strptime(date + time, "%Y%m%d%H%M%S")
     except ValueError:
         raise syntax_error("Bad date or time") from None
+    if gmt is None:  # the server's local time (tin sends it so)
+        return parsed.astimezone(timezone.utc)
+    return parsed.replace(tzinfo=timezone.utc)
 
 
 BlockHandler = Callable[[bytes], Awaitable["Response"]]

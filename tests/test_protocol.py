@@ -556,3 +556,18 @@ def test_response_head_with_chunks_is_status_line_only():
     r = Response(224, "overview follows", chunks=gen())
     assert r.multiline
     assert r.head() == b"224 overview follows\r\n"
+
+
+def test_parse_datetime_without_gmt_is_server_local_time(monkeypatch):
+    """RFC 3977 7.3.2: without the GMT argument the date and time are the server's local time."""
+    import time as time_module
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time_module.tzset()
+    try:
+        local = parse_datetime("20261127", "120000", None)
+        utc = parse_datetime("20261127", "120000", "GMT")
+    finally:
+        monkeypatch.delenv("TZ")
+        time_module.tzset()
+    assert (utc - local).total_seconds() == 3600

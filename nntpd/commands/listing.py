@@ -34,12 +34,23 @@ def active_line(g: GroupInfo) -> bytes:
     return f"{g.name} {g.high} {g.low} {g.status}".encode()
 
 
+async def _readable(session: Session) -> list[GroupInfo]:
+    """The groups this session may read; 480 if that is none of them but logging in could help:
+    tin, Thunderbird and rpost log in on a 480 and resend (as INN answers), while an empty
+    list makes tin exit with "servers active-file contains no newsgroups" (RFC 4643 2.1)."""
+    every = await session.store.groups()
+    groups = [g for g in every if session.can_read(g.name)]
+    if every and not groups and session.account is None:
+        raise session.denied("listing newsgroups")
+    return groups
+
+
 async def _groups(session: Session, args: tuple[str, ...]) -> list[GroupInfo]:
     """Readable groups matching the wildmat, plus their views for those who may see them."""
     if len(args) > 1:
         raise syntax_error()
     match = _matcher(args)
-    groups = [g for g in await session.store.groups() if session.can_read(g.name)]
+    groups = await _readable(session)
     if session.views_visible:
         views = []
         for kind in VIEW_KINDS:
@@ -110,6 +121,8 @@ async def handle_newgroups(session: Session, args: tuple[str, ...]) -> Response:
     if len(args) not in (2, 3):
         raise syntax_error("Usage: NEWGROUPS date time [GMT]")
     since = parse_datetime(args[0], args[1], args[2] if len(args) == 3 else None)
+    if session.account is None:
+        await _readable(session)  # 480 rather than an empty list when only login would help
     groups = [g for g in await session.store.groups_created_since(since) if session.can_read(g.name)]
     return Response(231, "List of new newsgroups follows", lines=[active_line(g) for g in groups])
 
