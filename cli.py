@@ -7,6 +7,7 @@ import csv
 import getpass
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -103,23 +104,39 @@ def init(ctx: Context, sample: bool) -> None:
 @main.command()
 @click.option("--host", help="Address to listen on (default from config, 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default from config, 1119).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Server processes sharing the port (default from config, 1).")
 @click.pass_obj
-def serve(ctx: Context, host: str | None, port: int | None) -> None:
-    """Run the server until interrupted."""
+def serve(ctx: Context, host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the server until interrupted.
+
+    With several workers, each is a process with its own event loop on the
+    same port (SO_REUSEPORT: the kernel spreads connections) and the same
+    database: one Python process uses one core, the workers use them all.
+    """
     from nntpd.server import NNTPServer
 
     settings = ctx.settings
+    workers = workers or settings.server.workers
     logging.basicConfig(level=settings.logging.level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    async def run() -> None:
+    async def check() -> None:
         store = ctx.store()
-        await store.check_schema()
+        try:
+            await store.check_schema()
+        finally:
+            await store.close()
+
+    async def run(announce: bool) -> None:
+        store = ctx.store()
         server = NNTPServer(settings, store)
-        await server.start(host, port)
-        for sock in server.sockets:
-            name = sock.getsockname()
-            click.echo(f"nntpd listening on {name[0]}:{name[1]}", err=True)
+        await server.start(host, port, reuse_port=workers > 1)
+        if announce:
+            for sock in server.sockets:
+                name = sock.getsockname()
+                click.echo(f"nntpd listening on {name[0]}:{name[1]}"
+                           f"{f' ({workers} workers)' if workers > 1 else ''}", err=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -131,11 +148,46 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
             await store.close()
 
     try:
-        asyncio.run(run())
+        asyncio.run(check())
+        children = [] if workers == 1 else _fork_workers(workers - 1, lambda: asyncio.run(run(False)))
+        try:
+            asyncio.run(run(True))
+        finally:
+            _stop_workers(children)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot listen: {exc}") from None
+
+
+def _fork_workers(count: int, serve_child: Callable[[], None]) -> list[int]:
+    """Fork worker processes before any event loop or database thread exists."""
+    children = []
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                serve_child()
+            except BaseException:  # noqa: BLE001 - a child must never return into the CLI
+                logging.getLogger("nntpd").exception("worker failed")
+                code = 1
+            os._exit(code)
+        children.append(pid)
+    return children
+
+
+def _stop_workers(children: list[int]) -> None:
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for pid in children:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
 
 
 # -- groups ---------------------------------------------------------------

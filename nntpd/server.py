@@ -107,22 +107,24 @@ class NNTPServer:
         return [s for server in self._servers for s in server.sockets]
 
     async def start(self, host: str | None = None, port: int | None = None,
-                    tls_port: int | None = None) -> None:
+                    tls_port: int | None = None, reuse_port: bool = False) -> None:
         """Listen on the plain port and, when TLS is configured and a port given, implicit TLS."""
         cfg = self.settings.server
         limit = raise_fd_limit(cfg.max_connections)
         if limit and limit < cfg.max_connections + 64:
             log.warning("open-file limit %d is below max_connections %d", limit, cfg.max_connections)
         host = host or cfg.host
-        await self._listen(host, cfg.port if port is None else port, None)
+        await self._listen(host, cfg.port if port is None else port, None, reuse_port)
         tls_port = cfg.tls_port if tls_port is None else tls_port
         if tls_port and self.ctx.tls is not None:
-            await self._listen(host, tls_port, self.ctx.tls)
+            await self._listen(host, tls_port, self.ctx.tls, reuse_port)
 
-    async def _listen(self, host: str, port: int, tls: ssl.SSLContext | None) -> None:
+    async def _listen(self, host: str, port: int, tls: ssl.SSLContext | None,
+                      reuse_port: bool) -> None:
         handler = self._handle_tls if tls is not None else self._handle
         server = await asyncio.start_server(
             handler, host, port, limit=READ_LIMIT, reuse_address=True, backlog=4096, ssl=tls,
+            reuse_port=reuse_port or None,
         )
         self._servers.append(server)
         for sock in server.sockets:

@@ -23,11 +23,17 @@ The configured URL keeps its async driver name (``sqlite+aiosqlite://``,
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: SQLite's busy timeout alone serialises writers
+    fcntl = None  # type: ignore[assignment]
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -58,6 +64,7 @@ class Database:
             self._read_sync = create_engine(sync_url, pool_size=READ_THREADS, max_overflow=READ_THREADS)
             _sqlite_setup(self._write_sync, "BEGIN IMMEDIATE")
             _sqlite_setup(self._read_sync, None)
+            self._write_lock = _WriteLock(sync_url.database)
             self._read_pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="nntpd-read")
             self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="nntpd-write")
             self._inline: Connection | None = None
@@ -94,7 +101,9 @@ class Database:
         """Run ``fn(conn, *args)`` in one transaction, committed when it returns."""
         if self._write_pool is not None:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._write_pool, _run_write, self._write_sync, fn, args)
+            return await loop.run_in_executor(
+                self._write_pool, self._write_lock.run, _run_write, self._write_sync, fn, args
+            )
         async with self._write_async.begin() as conn:
             return await conn.run_sync(fn, *args)
 
@@ -107,9 +116,38 @@ class Database:
                 assert pool is not None
                 pool.shutdown(wait=True)
             self._write_sync.dispose()
+            self._write_lock.close()
             self._read_sync.dispose()
         else:
             await self._write_async.dispose()
+
+
+class _WriteLock:
+    """Serialises SQLite writers of all processes with an OS file lock.
+
+    SQLite's own busy handler sleeps in steps of milliseconds while another
+    connection holds the write lock; a waiter on flock() is woken the moment
+    the lock is released, so workers sharing a database queue without naps.
+    """
+
+    def __init__(self, database: str | None) -> None:
+        self._fd: int | None = None
+        if database and database != ":memory:" and fcntl is not None:
+            self._fd = os.open(f"{database}-nntpd.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._fd is None:
+            return fn(*args)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            return fn(*args)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _run_read(engine: Engine, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
