@@ -35,6 +35,7 @@ try:
 except ImportError:  # not POSIX: SQLite's busy timeout alone serialises writers
     fcntl = None  # type: ignore[assignment]
 from sqlalchemy.engine import make_url
+from sqlalchemy.sql import Executable
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 T = TypeVar("T")
@@ -68,6 +69,7 @@ class Database:
             self._read_pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="nntpd-read")
             self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="nntpd-write")
             self._inline: Connection | None = None
+            self._compiled: dict[Executable, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
         else:
             self._write_async: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
             self._read_async = self._write_async.execution_options(isolation_level="AUTOCOMMIT")
@@ -96,6 +98,28 @@ class Database:
         if self._inline is None:
             self._inline = self._read_sync.connect()
         return fn(self._inline, *args)
+
+    async def rows(self, stmt: Executable, params: dict[str, Any]) -> list[Any]:
+        """All rows of a prebuilt hot read whose columns need no type conversion.
+
+        On SQLite the statement is compiled once and run straight on the
+        driver connection: SQLAlchemy's per-execution bookkeeping costs about
+        three times the SQLite work of a point read (measured on ARTICLE).
+        Elsewhere it runs as Core. Only for statements with plain binds and
+        integer/text/blob columns (no datetime or other processed types).
+        """
+        if not self._sqlite:
+            return await self.read(lambda conn: conn.execute(stmt, params).all())
+        compiled = self._compiled.get(stmt)
+        if compiled is None:
+            c = stmt.compile(dialect=self._read_sync.dialect)
+            compiled = self._compiled[stmt] = (c.string, tuple(c.positiontup or ()), c.params)
+        sql, names, defaults = compiled
+        if self._inline is None:
+            self._inline = self._read_sync.connect()
+        driver = self._inline.connection.dbapi_connection
+        values = [params[name] if name in params else defaults[name] for name in names]
+        return driver.execute(sql, values).fetchall()  # type: ignore[union-attr]
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in one transaction, committed when it returns."""

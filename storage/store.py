@@ -342,14 +342,18 @@ class Store(AccountStore, CommunityStore):
                                 view: str | None = None) -> ArticleData | None:
         if view is None and self._batch_lookups:
             return await self._by_number.get((group_id, number))
-        row = await self._first(_ARTICLE_BY_NUMBER_IN[view], {"gid": group_id, "num": number})
+        params = {"gid": group_id, "num": number}
+        if view is None:
+            found = await self._db.rows(_ARTICLE_BY_NUMBER, params)
+            return ArticleData(*found[0]) if found else None
+        row = await self._first(_ARTICLE_BY_NUMBER_IN[view], params)
         return ArticleData(*row) if row else None
 
     async def article_by_id(self, message_id: str) -> ArticleData | None:
         if self._batch_lookups:
             return await self._by_id.get(message_id)
-        row = await self._first(_ARTICLE_BY_ID, {"mid": message_id})
-        return ArticleData(0, *row) if row else None
+        found = await self._db.rows(_ARTICLE_BY_ID, {"mid": message_id})
+        return ArticleData(0, *found[0]) if found else None
 
     async def _articles_by_id(self, ids: list[str]) -> dict[str, ArticleData]:
         rows = await self._all(_ARTICLES_BY_ID, {"mids": ids})
@@ -385,7 +389,7 @@ class Store(AccountStore, CommunityStore):
 
         def fetch(lo: int) -> Awaitable[list[Any]]:
             params = {"gid": group_id, "lo": lo, "hi": high, "lim": chunk}
-            return asyncio.ensure_future(self._all(stmt, params))
+            return asyncio.ensure_future(self._db.rows(stmt, params))
 
         pending = fetch(low) if low <= high else None
         try:
