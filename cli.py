@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gc
 import getpass
 import json
 import logging
@@ -132,6 +133,9 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
         store = ctx.store()
         server = NNTPServer(settings, store)
         await server.start(host, port, reuse_port=workers > 1)
+        # Objects alive after start-up (modules, statements, settings) live for good:
+        # keep them out of later full collections, which otherwise pause every client.
+        gc.freeze()
         if announce:
             for sock in server.sockets:
                 name = sock.getsockname()
