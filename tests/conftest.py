@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import AsyncIterator
@@ -123,6 +124,32 @@ async def start_server(tmp_path: Path, settings: Settings | None = None,
     server = NNTPServer(settings, store)
     await server.start("127.0.0.1", port)
     return ServerHandle(server, store, port, db_path)
+
+
+@asynccontextmanager
+async def running(tmp_path: Path, settings: Settings | None = None,
+                  **server_overrides: object) -> AsyncIterator[ServerHandle]:
+    """A started server (as start_server) that is closed again on exit."""
+    handle = await start_server(tmp_path, settings, **server_overrides)
+    try:
+        yield handle
+    finally:
+        await handle.server.close()
+        await handle.store.close()
+
+
+@asynccontextmanager
+async def connected(handle: ServerHandle, user: str | None = None,
+                    password: str | None = None) -> AsyncIterator[Client]:
+    """A client connection, logged in with AUTHINFO USER/PASS when ``user`` is given."""
+    client = await handle.connect()
+    try:
+        if user is not None:
+            assert (await client.cmd(f"AUTHINFO USER {user}")).startswith("381")
+            assert (await client.cmd(f"AUTHINFO PASS {password}")).startswith("281")
+        yield client
+    finally:
+        await client.close()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import AsyncIterator
 
 import pytest
 
-from conftest import Client, ServerHandle, start_server
+from conftest import Client, ServerHandle, connected, running
 from nntpd.config import AuthSettings, Settings
 from nntpd.passwords import hash_password, verify_password
 
@@ -30,25 +30,12 @@ async def serving(tmp_path: Path, auth: AuthSettings | None = None, **overrides:
                   ) -> AsyncIterator[ServerHandle]:
     """A server with accounts alice (member), bob (member) and dave (disabled)."""
     settings = Settings(auth=auth or AuthSettings(failure_delay=0.0))
-    handle = await start_server(tmp_path, settings=settings, **overrides)
-    try:
+    async with running(tmp_path, settings=settings, **overrides) as handle:
         for name in ("alice", "bob", "dave"):
             await handle.store.add_account(name, email=f"{name}@example.com", display_name=name.title(),
                                            password_hash=hash_password(PASSWORD, n=FAST_N))
         await handle.store.set_disabled("dave", True)
         yield handle
-    finally:
-        await handle.server.close()
-        await handle.store.close()
-
-
-@asynccontextmanager
-async def connected(handle: ServerHandle) -> AsyncIterator[Client]:
-    client = await handle.connect()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 def plain(authcid: str, password: str, authzid: str = "") -> str:

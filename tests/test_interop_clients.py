@@ -29,7 +29,7 @@ from typing import AsyncIterator
 
 import pytest
 
-from conftest import Client, ServerHandle, free_port, start_server
+from conftest import Client, ServerHandle, connected, free_port, running
 from nntp_helpers import make_article, unique_id, unstuff
 from nntpd.config import AccessRule, AuthSettings, DatabaseSettings, Settings
 from nntpd.passwords import hash_password
@@ -177,9 +177,8 @@ async def serving(tmp_path: Path, settings: Settings | None = None,
                   passwords: dict[str, str] | None = None) -> AsyncIterator[ServerHandle]:
     """A server with a staff account (sam) and a member (max); no login slowdown."""
     settings = replace(settings or Settings(), auth=AuthSettings(failure_delay=0.0))
-    handle = await start_server(tmp_path, settings=settings)
-    passwords = passwords or {}
-    try:
+    async with running(tmp_path, settings=settings) as handle:
+        passwords = passwords or {}
         for name, role in ((STAFF, "staff"), (MEMBER, "member")):
             await handle.store.add_account(
                 name, email=f"{name}@support.example", display_name=name.title(),
@@ -187,18 +186,6 @@ async def serving(tmp_path: Path, settings: Settings | None = None,
             if role != "member":
                 await handle.store.set_role(name, role, changed_by="test")
         yield handle
-    finally:
-        await handle.server.close()
-        await handle.store.close()
-
-
-@asynccontextmanager
-async def connected(handle: ServerHandle) -> AsyncIterator[Client]:
-    client = await handle.connect()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def login(client: Client, user: str, password: str = PASSWORD) -> None:

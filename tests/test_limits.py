@@ -10,9 +10,10 @@ import time
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncContextManager, AsyncIterator
 
-from conftest import Client, ServerHandle, start_server
+from conftest import Client, ServerHandle, running
+from conftest import connected as login_connection
 from nntpd.article import prepare_article
 from nntpd.config import AuthSettings, Settings
 from nntpd.passwords import hash_password
@@ -23,27 +24,16 @@ PASSWORD = "limit-password"
 
 @asynccontextmanager
 async def serving(tmp_path: Path, **overrides: object) -> AsyncIterator[ServerHandle]:
-    handle = await start_server(tmp_path, settings=Settings(auth=AuthSettings(failure_delay=0.0)), **overrides)
-    try:
+    async with running(tmp_path, settings=Settings(auth=AuthSettings(failure_delay=0.0)), **overrides) as handle:
         for name in ("alice", "bob"):
             await handle.store.add_account(name, email=f"{name}@example.com",
                                            password_hash=hash_password(PASSWORD, n=2**10))
         yield handle
-    finally:
-        await handle.server.close()
-        await handle.store.close()
 
 
-@asynccontextmanager
-async def connected(handle: ServerHandle, user: str | None = None) -> AsyncIterator[Client]:
-    client = await handle.connect()
-    try:
-        if user is not None:
-            assert (await client.cmd(f"AUTHINFO USER {user}")).startswith("381")
-            assert (await client.cmd(f"AUTHINFO PASS {PASSWORD}")).startswith("281")
-        yield client
-    finally:
-        await client.close()
+def connected(handle: ServerHandle, user: str | None = None) -> AsyncContextManager[Client]:
+    """A connection, logged in as ``user`` with this module's password when given."""
+    return login_connection(handle, user, PASSWORD)
 
 
 async def assert_alive(handle: ServerHandle) -> None:

@@ -12,9 +12,10 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncContextManager, AsyncIterator
 
-from conftest import Client, ServerHandle, start_server
+from conftest import Client, ServerHandle, running
+from conftest import connected as login_connection
 from nntpd.config import AccessRule, AuthSettings, Settings
 from nntpd.passwords import hash_password
 
@@ -29,29 +30,18 @@ ACCOUNTS = {  # name: (email, display name, role)
 @asynccontextmanager
 async def serving(tmp_path: Path, settings: Settings | None = None) -> AsyncIterator[ServerHandle]:
     settings = replace(settings or Settings(), auth=AuthSettings(failure_delay=0.0))
-    handle = await start_server(tmp_path, settings=settings)
-    try:
+    async with running(tmp_path, settings=settings) as handle:
         for name, (email, display, role) in ACCOUNTS.items():
             await handle.store.add_account(name, email=email, display_name=display,
                                            password_hash=hash_password(PASSWORD, n=2**10))
             if role != "member":
                 await handle.store.set_role(name, role, changed_by="setup")
         yield handle
-    finally:
-        await handle.server.close()
-        await handle.store.close()
 
 
-@asynccontextmanager
-async def connected(handle: ServerHandle, user: str | None = None) -> AsyncIterator[Client]:
-    client = await handle.connect()
-    try:
-        if user is not None:
-            assert (await client.cmd(f"AUTHINFO USER {user}")).startswith("381")
-            assert (await client.cmd(f"AUTHINFO PASS {PASSWORD}")).startswith("281")
-        yield client
-    finally:
-        await client.close()
+def connected(handle: ServerHandle, user: str | None = None) -> AsyncContextManager[Client]:
+    """A connection, logged in as ``user`` with this module's password when given."""
+    return login_connection(handle, user, PASSWORD)
 
 
 def article(msgid: str, *, from_: str = "Someone <someone@example.com>", group: str = "local.test",

@@ -18,7 +18,7 @@ from typing import AsyncIterator
 
 import pytest
 
-from conftest import Client, ServerHandle, free_port, start_server
+from conftest import Client, ServerHandle, connected, free_port, running
 from nntpd.config import AuthSettings, Settings, TLSSettings
 from nntpd.passwords import hash_password
 from tls_util import client_context, make_certificate
@@ -49,24 +49,11 @@ async def serving(tmp_path: Path, certificate: tuple[Path, Path] | None, *,
     tls = TLSSettings(certificate=str(certificate[0]), key=str(certificate[1])) if certificate else TLSSettings()
     settings = Settings(tls=tls, auth=AuthSettings(loopback_is_secure=loopback_is_secure, failure_delay=0.0))
     tls_port = free_port()
-    handle = await start_server(tmp_path, settings=settings, tls_port=tls_port)
-    handle.tls_port = tls_port  # type: ignore[attr-defined]
-    try:
+    async with running(tmp_path, settings=settings, tls_port=tls_port) as handle:
+        handle.tls_port = tls_port  # type: ignore[attr-defined]
         await handle.store.add_account("alice", email="alice@example.com", display_name="Alice",
                                        password_hash=hash_password(PASSWORD, n=2**10))
         yield handle
-    finally:
-        await handle.server.close()
-        await handle.store.close()
-
-
-@asynccontextmanager
-async def connected(handle: ServerHandle) -> AsyncIterator[Client]:
-    client = await handle.connect()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 @asynccontextmanager
