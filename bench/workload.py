@@ -625,7 +625,6 @@ async def run_workload(target: Target, posts: list[Post], cfg: WorkloadSettings,
     """The whole workload on one target, in order; returns its phases."""
     phases: list[Phase] = []
     by_id = {p.message_id: p for p in posts}
-    C = cfg.connections
 
     async def step(name: str, coro: Any) -> Any:
         return await measured(target, name, coro, errors, cfg.timeout, log)

@@ -82,9 +82,7 @@ def stuff_line(line: bytes) -> bytes:
 
 def encode_lines(lines: Iterable[bytes]) -> bytes:
     """Lines (no terminators) -> stuffed CRLF-terminated bytes, no final dot."""
-    return b"".join(
-        (b"." + ln if ln[:1] == b"." else ln) + CRLF for ln in lines
-    )
+    return b"".join(stuff_line(ln) + CRLF for ln in lines)
 
 
 def encode_text(text: bytes) -> bytes:

@@ -58,7 +58,6 @@ from nntp_helpers import group_info, listgroup, make_article, unique_id  # noqa:
 from nntpd.article import prepare_article  # noqa: E402
 from nntpd.commands.posting import anonymous_poster  # noqa: E402
 from nntpd.config import DatabaseSettings, Settings  # noqa: E402
-from nntpd.passwords import hash_password  # noqa: E402
 from nntpd.server import NNTPServer  # noqa: E402
 from storage import PostRejected, Store  # noqa: E402
 from storage.models import Base  # noqa: E402

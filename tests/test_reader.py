@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from nntp_helpers import group_info, listgroup, post_ok, unique_id, unstuff
+from nntp_helpers import group_info, post_ok, unique_id, unstuff
 
 GROUP = "local.test"
 
