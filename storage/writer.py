@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy import Connection
 
+from .compiled import Statements
 from .engine import Database
 
 from .models import Article, Group, HeldArticle, Membership, Participant, Thread
@@ -30,6 +31,9 @@ from .threads import TRUSTED_ROLES, Arrival, apply_arrival, new_thread, recomput
 log = logging.getLogger("nntpd.storage")
 
 MAX_BATCH = 256
+# Larger batches (a flood of posts) commit in the write thread, so reads go on meanwhile.
+INLINE_BATCH = 32
+GATHER_TURNS = 4
 
 _G = Group.__table__
 _A = Article.__table__
@@ -65,6 +69,7 @@ _THREAD_AUTHORS = (
     select(_A.c.author_key, _A.c.arrived_at)
     .where(_A.c.thread_key == bindparam("key")).order_by(_A.c.arrived_at, _A.c.id)
 )
+_THREAD_COLUMNS = tuple(c.name for c in _T.c)
 _INSERT_ARTICLE = insert(_A)
 _INSERT_MEMBERSHIP = insert(_M)
 _INSERT_THREAD = insert(_T)
@@ -179,8 +184,7 @@ class ArticleWriter:
         queue = self._queue
         while True:
             batch = [await queue.get()]
-            while len(batch) < MAX_BATCH and not queue.empty():
-                batch.append(queue.get_nowait())
+            await _gather(queue, batch)
             try:
                 await self._commit(batch)
             except Exception as exc:  # noqa: BLE001 - reported to the posters
@@ -201,7 +205,9 @@ class ArticleWriter:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         results: list[tuple[_Pending, PostOutcome | Exception]] = []
-        accepted, held = await self._db.write(self._commit_sync, batch, results, _now())
+        accepted, held = await self._db.write(
+            self._commit_sync, batch, results, _now(), inline=len(batch) <= INLINE_BATCH
+        )
         for pending in accepted:
             results.append((pending, PostOutcome(pending.article.message_id, pending.numbers)))
         for pending in held:
@@ -221,31 +227,27 @@ class ArticleWriter:
         """The batch's one transaction (runs in the database thread)."""
         for pending in batch:
             pending.numbers.clear()  # a retried batch starts afresh
-        accepted, held = self._sort(conn, batch, results)
+        st = self._db.statements(conn)
+        accepted, held = self._sort(st, batch, results)
         if accepted:
-            self._store(conn, accepted, now)
+            self._store(st, accepted, now)
         if held:
-            conn.execute(_INSERT_HELD, [_held_row(p, now) for p in held])
+            st.many(_INSERT_HELD, [_held_row(p, now) for p in held])
         approved = [p.approve_id for p in accepted if p.approve_id is not None]
         if approved:
             conn.execute(delete(_H).where(_H.c.id.in_(approved)))
         return accepted, held
 
     def _sort(
-        self, conn: Connection, batch: list[_Pending],
+        self, st: Statements, batch: list[_Pending],
         results: list[tuple[_Pending, PostOutcome | Exception]],
     ) -> tuple[list[_Pending], list[_Pending]]:
         """Split a batch into accepted, held and refused (refusals go into results)."""
         ids = [p.article.message_id for p in batch]
-        taken = set(conn.execute(_TAKEN_IDS, {"ids": ids}).scalars())
-        held_ids = {
-            r[0]: r[1]
-            for r in conn.execute(_HELD_IDS, {"ids": ids})
-        }
+        taken = {r[0] for r in st.all(_TAKEN_IDS, {"ids": ids})}
+        held_ids = {r[0]: r[1] for r in st.all(_HELD_IDS, {"ids": ids})}
         names = {g for p in batch for g in p.article.newsgroups}
-        status = {
-            r[0]: r[1] for r in conn.execute(_GROUP_STATUS, {"names": list(names)})
-        }
+        status = {r[0]: r[1] for r in st.all(_GROUP_STATUS, {"names": list(names)})}
         accepted: list[_Pending] = []
         held: list[_Pending] = []
         for pending in batch:
@@ -269,14 +271,14 @@ class ArticleWriter:
             (held if moderated and not approved else accepted).append(pending)
         return accepted, held
 
-    def _store(self, conn: Connection, accepted: list[_Pending], now: datetime) -> None:
+    def _store(self, st: Statements, accepted: list[_Pending], now: datetime) -> None:
         counts = Counter(g for p in accepted for g in p.article.newsgroups)
         next_number: dict[str, int] = {}
         group_ids: dict[str, int] = {}
         # Lock the group rows in one global order (by name): processes sharing a
         # database would otherwise deadlock on cross-posts naming groups in other orders.
         for name, count in sorted(counts.items()):
-            row = conn.execute(_BUMP_GROUP, {"b_name": name, "n": count}).one()
+            (row,) = st.all(_BUMP_GROUP, {"b_name": name, "n": count})
             group_ids[name] = row[0]
             next_number[name] = row[1] - count + 1
         article_rows = []
@@ -297,10 +299,10 @@ class ArticleWriter:
             })
         # executemany without RETURNING is one batched statement; the ids are
         # then read back by Message-ID (unique, and ours inside this transaction).
-        conn.execute(_INSERT_ARTICLE, article_rows)
-        id_of = dict(conn.execute(
+        st.many(_INSERT_ARTICLE, article_rows)
+        id_of = {r[0]: r[1] for r in st.all(
             _ARTICLE_IDS, {"ids": [row["message_id"] for row in article_rows]}
-        ).all())
+        )}
         ids = [id_of[row["message_id"]] for row in article_rows]
         membership_rows = []
         for pending, article_id, row in zip(accepted, ids, article_rows):
@@ -312,20 +314,20 @@ class ArticleWriter:
                     "group_id": group_ids[name], "number": number, "article_id": article_id,
                     "thread_key": pending.article.thread_key, "overview": overview,
                 })
-        conn.execute(_INSERT_MEMBERSHIP, membership_rows)
-        self._update_threads(conn, accepted, now)
+        st.many(_INSERT_MEMBERSHIP, membership_rows)
+        self._update_threads(st, accepted, now)
 
-    def _update_threads(self, conn: Connection, accepted: list[_Pending], now: datetime) -> None:
+    def _update_threads(self, st: Statements, accepted: list[_Pending], now: datetime) -> None:
         keys = {p.article.thread_key for p in accepted}
         authors = {p.poster.author_key for p in accepted}
         threads = {
-            r["key"]: dict(r)
-            for r in conn.execute(_THREADS, {"keys": list(keys)}).mappings()
+            r[0]: dict(zip(_THREAD_COLUMNS, r))
+            for r in st.all(_THREADS, {"keys": list(keys)})
         }
         existing = set(threads)
         known = {
             (r[0], r[1])
-            for r in conn.execute(_KNOWN_PARTICIPANTS, {"keys": list(keys), "authors": list(authors)})
+            for r in st.all(_KNOWN_PARTICIPANTS, {"keys": list(keys), "authors": list(authors)})
         }
         new_participants = []
         recompute = set()
@@ -348,17 +350,14 @@ class ArticleWriter:
             if apply_arrival(thread, arrival, is_new):
                 recompute.add(arrival.thread_key)
         for key in recompute:
-            rows = conn.execute(_THREAD_AUTHORS, {"key": key})
+            rows = st.all(_THREAD_AUTHORS, {"key": key})
             recompute_replies(threads[key], [(r[0], r[1]) for r in rows])
         fresh = [t for k, t in sorted(threads.items()) if k not in existing]
         stale = [{**t, "b_key": k} for k, t in threads.items() if k in existing]
-        if fresh:
-            conn.execute(_INSERT_THREAD, fresh)
-        if stale:
-            conn.execute(_UPDATE_THREAD, stale)
-        if new_participants:
-            new_participants.sort(key=lambda r: (r["thread_key"], r["author_key"]))
-            conn.execute(_INSERT_PARTICIPANT, new_participants)
+        st.many(_INSERT_THREAD, fresh)
+        st.many(_UPDATE_THREAD, stale)
+        new_participants.sort(key=lambda r: (r["thread_key"], r["author_key"]))
+        st.many(_INSERT_PARTICIPANT, new_participants)
 
 
 def _held_row(pending: _Pending, now: datetime) -> dict[str, Any]:
@@ -372,6 +371,25 @@ def _held_row(pending: _Pending, now: datetime) -> dict[str, Any]:
         "header": article.header, "body": article.body, "fields": json.dumps(fields),
         "poster_account": pending.poster.account, "poster_role": pending.poster.role,
     }
+
+
+async def _gather(queue: asyncio.Queue[_Pending], batch: list[_Pending]) -> None:
+    """Add the posts already waiting and those about to arrive.
+
+    Posts whose data is already in the socket buffers need a few more loop
+    turns to be parsed and queued; waiting those turns (while they still
+    bring posts) makes the batches, and so the commits, several times
+    fewer. When no new post comes in a turn, the batch goes.
+    """
+    for _ in range(GATHER_TURNS):
+        before = len(batch)
+        while len(batch) < MAX_BATCH and not queue.empty():
+            batch.append(queue.get_nowait())
+        if len(batch) >= MAX_BATCH or (len(batch) == before and before > 1):
+            return
+        await asyncio.sleep(0)
+    while len(batch) < MAX_BATCH and not queue.empty():
+        batch.append(queue.get_nowait())
 
 
 def _fail(pending: _Pending, exc: Exception) -> None:

@@ -1,0 +1,172 @@
+"""Prebuilt Core statements, run with as little per-execution work as possible.
+
+The hot paths (article reads, the group-commit transaction) execute a
+handful of prebuilt statements many thousand times a second. Through
+SQLAlchemy's ``Connection.execute`` each costs ~50-80 us of bookkeeping
+here, several times the SQLite work (../shared/notes/performance-facts.md).
+On SQLite, ``DriverStatements`` compiles each statement once and runs it on
+the sqlite3 connection underneath, applying the same bind and result
+processors SQLAlchemy would (UTC datetimes, booleans), so the code that
+calls it stays engine-neutral; ``CoreStatements`` is the same interface
+over an ordinary ``Connection`` for every other engine.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import Insert
+
+Row = Sequence[Any]
+
+
+class Statements(Protocol):
+    """What the hot paths need from a connection."""
+
+    def all(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> list[Row]:
+        """Run one statement; its rows (empty for DML without RETURNING)."""
+
+    def many(self, stmt: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run a DML statement once per parameter set (executemany)."""
+
+
+class CoreStatements:
+    """Statements over a SQLAlchemy ``Connection`` (any engine)."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def all(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> list[Row]:
+        result = self.conn.execute(stmt, dict(params or {}))
+        return result.all() if result.returns_rows else []
+
+    def many(self, stmt: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(stmt, list(rows))
+
+
+class _Compiled:
+    """One statement compiled for sqlite3's qmark style, with its processors."""
+
+    __slots__ = ("sql", "names", "defaults", "binds", "expanding", "results", "_expanded")
+
+    def __init__(self, stmt: Executable, dialect: Dialect, keys: Sequence[str] | None) -> None:
+        c = stmt.compile(dialect=dialect, column_keys=keys)  # type: ignore[call-arg]
+        self.sql: str = c.string
+        self.names: tuple[str, ...] = tuple(c.positiontup or ())
+        if keys is not None and not set(self.names) <= set(keys):
+            # Column defaults are applied by SQLAlchemy's execution context, not here.
+            missing = sorted(set(self.names) - set(keys))
+            raise ValueError(f"insert without values for defaulted columns {missing}")
+        self.defaults: dict[str, Any] = {
+            k: v for k, v in c.params.items() if k not in (keys or ())
+        }
+        self.binds: dict[str, Callable[[Any], Any]] = dict(c._bind_processors)  # type: ignore[attr-defined]
+        self.expanding = frozenset(name for name, b in c.binds.items() if b.expanding)
+        processors = [
+            col.type._cached_result_processor(dialect, None)  # type: ignore[attr-defined]
+            for col in c._result_columns  # type: ignore[attr-defined]
+        ]
+        self.results: list[tuple[int, Callable[[Any], Any]]] | None = [
+            (i, p) for i, p in enumerate(processors) if p is not None
+        ] or None
+        self._expanded: dict[tuple[int, ...], str] = {}
+
+    def values(self, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        """The SQL (expanding IN lists spelled out) and its positional values."""
+        values: list[Any] = []
+        sql = self.sql
+        lengths: list[int] = []
+        for name in self.names:
+            value = params[name] if name in params else self.defaults[name]
+            process = self.binds.get(name)
+            if name in self.expanding:
+                items = list(value)
+                lengths.append(len(items))
+                values.extend(process(v) for v in items) if process else values.extend(items)
+            else:
+                values.append(process(value) if process else value)
+        if lengths:
+            key = tuple(lengths)
+            sql = self._expanded.get(key)  # type: ignore[assignment]
+            if sql is None:
+                sql = self.sql
+                for name, n in zip((n for n in self.names if n in self.expanding), lengths):
+                    sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join("?" * n), 1)
+                if len(self._expanded) < 512:
+                    self._expanded[key] = sql
+        return sql, values
+
+    def convert(self, rows: list[Any]) -> list[Row]:
+        if self.results is None:
+            return rows
+        out = []
+        for row in rows:
+            row = list(row)
+            for i, process in self.results:
+                row[i] = process(row[i])
+            out.append(row)
+        return out
+
+
+class StatementCache:
+    """Compiled forms of prebuilt statements, shared by every connection of one engine."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self._cache: dict[tuple[Executable, tuple[str, ...] | None], _Compiled] = {}
+
+    def get(self, stmt: Executable, params: Mapping[str, Any]) -> _Compiled:
+        # An INSERT's columns are the keys given; other statements name their binds.
+        keys = tuple(params) if isinstance(stmt, Insert) else None
+        compiled = self._cache.get((stmt, keys))
+        if compiled is None:
+            compiled = self._cache[(stmt, keys)] = _Compiled(stmt, self.dialect, keys)
+        return compiled
+
+
+class DriverStatements:
+    """Statements on the sqlite3 connection under a SQLAlchemy connection.
+
+    They run inside whatever transaction that connection has open, so they
+    mix freely with ordinary ``Connection.execute`` calls.
+    """
+
+    __slots__ = ("driver", "cache")
+
+    def __init__(self, driver: Any, cache: StatementCache) -> None:
+        self.driver = driver
+        self.cache = cache
+
+    def all(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> list[Row]:
+        compiled = self.cache.get(stmt, params or {})
+        sql, values = compiled.values(params or {})
+        try:
+            return compiled.convert(self.driver.execute(sql, values).fetchall())
+        except sqlite3.Error as exc:
+            raise _wrapped(sql, values, exc) from exc
+
+    def many(self, stmt: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        compiled = self.cache.get(stmt, rows[0])
+        if compiled.expanding:
+            raise ValueError("executemany cannot expand IN lists")
+        values = [compiled.values(r)[1] for r in rows]
+        try:
+            self.driver.executemany(compiled.sql, values)
+        except sqlite3.Error as exc:
+            raise _wrapped(compiled.sql, values, exc) from exc
+
+
+def _wrapped(sql: str, values: Any, exc: sqlite3.Error) -> DBAPIError:
+    """The exception SQLAlchemy would raise (IntegrityError, OperationalError, ...)."""
+    return DBAPIError.instance(sql, values, exc, sqlite3.Error)
