@@ -131,45 +131,53 @@ class Database:
         """Run ``fn(conn, *args)`` in one transaction, committed when it returns.
 
         ``inline=True`` is for short transactions on the hot path (a group
-        commit of a few posts): on SQLite, when the write lock is free at
-        once, the transaction runs right here on the loop thread. A hop to
-        the write thread and back costs ~250 us here, and the two threads
-        contend for the GIL; both cost more than the transaction itself.
-        When the lock is taken (another process, or a write in the thread),
-        it queues in the write thread as usual and the loop never waits.
+        commit of a few posts): on SQLite the transaction runs right here on
+        the loop thread. A hop to the write thread and back costs ~250 us
+        here, and the two threads contend for the GIL; both cost more than
+        the transaction itself. When the write lock is taken (another
+        worker process), a thread waits for it so the loop never blocks.
         """
         if self._write_pool is not None:
+            loop = asyncio.get_running_loop()
             if inline:
-                done, result = self._write_inline(fn, args)
+                if not self._write_lock.try_acquire():
+                    await self._wait_for_lock(loop)
+                try:
+                    done, result = self._write_inline(fn, args)
+                finally:
+                    self._write_lock.release()
                 if done:
                     return result  # type: ignore[return-value]
-            loop = asyncio.get_running_loop()
             return await loop.run_in_executor(
                 self._write_pool, self._write_lock.run, _run_write, self._write_sync, fn, args
             )
         async with self._write_async.begin() as conn:
             return await conn.run_sync(fn, *args)
 
-    def _write_inline(self, fn: Callable[..., T], args: tuple[Any, ...]) -> tuple[bool, T | None]:
-        """(True, result) if it ran on this thread; (False, None) if the lock was busy."""
-        if not self._write_lock.try_acquire():
-            return False, None
+    async def _wait_for_lock(self, loop: asyncio.AbstractEventLoop) -> None:
+        acquired = loop.run_in_executor(self._write_pool, self._write_lock.acquire)
         try:
-            if self._inline_write is None:
-                self._inline_write = self._write_sync.connect()
-                # Never wait on the loop: a busy database sends the batch to the write thread.
-                self._inline_write.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
-            conn = self._inline_write
-            try:
-                transaction = conn.begin()
-            except DBAPIError:
-                self._inline_write = None
-                conn.invalidate()
-                return False, None
-            with transaction:
-                return True, fn(conn, *args)
-        finally:
-            self._write_lock.release()
+            await asyncio.shield(acquired)
+        except asyncio.CancelledError:
+            acquired.add_done_callback(lambda f: f.exception() or self._write_lock.release())
+            raise
+
+    def _write_inline(self, fn: Callable[..., T], args: tuple[Any, ...]) -> tuple[bool, T | None]:
+        """With the write lock held: (True, result), or (False, None) if SQLite was busy."""
+        if self._inline_write is None:
+            self._inline_write = self._write_sync.connect()
+            # Never wait on the loop: a database busy with a writer that does not take
+            # our lock (another program) sends the batch to the write thread.
+            self._inline_write.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
+        conn = self._inline_write
+        try:
+            transaction = conn.begin()
+        except DBAPIError:
+            self._inline_write = None
+            conn.invalidate()
+            return False, None
+        with transaction:
+            return True, fn(conn, *args)
 
     async def dispose(self) -> None:
         if self._sqlite:
@@ -213,6 +221,16 @@ class _WriteLock:
                 return fn(*args)
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def acquire(self) -> None:
+        """Wait for the lock (in a thread); then call release()."""
+        self._mutex.acquire()
+        if self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._mutex.release()
+                raise
 
     def try_acquire(self) -> bool:
         """Take the lock only if that needs no waiting; then call release()."""
