@@ -13,6 +13,7 @@ raises ``ArticleRejected`` whose text the server sends after 441.
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -213,7 +214,13 @@ def _utc(dt: datetime) -> datetime:
 
 def format_date(dt: datetime) -> str:
     """RFC 5322 3.3 date in GMT, e.g. 'Tue, 01 Jul 2025 12:00:00 GMT'."""
-    return format_datetime(_utc(dt), usegmt=True)
+    return _format_second(math.floor(_utc(dt).timestamp()))
+
+
+@lru_cache(maxsize=4)
+def _format_second(timestamp: int) -> str:
+    """Every POST in the same second gets the same Injection-Date: format it once."""
+    return format_datetime(datetime.fromtimestamp(timestamp, timezone.utc), usegmt=True)
 
 
 def _parse_date(value: str) -> datetime | None:

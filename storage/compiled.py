@@ -56,7 +56,7 @@ class CoreStatements:
 class _Compiled:
     """One statement compiled for sqlite3's qmark style, with its processors."""
 
-    __slots__ = ("sql", "names", "defaults", "binds", "expanding", "results", "_expanded")
+    __slots__ = ("sql", "names", "defaults", "binds", "expanding", "results", "_expanded", "_plan")
 
     def __init__(self, stmt: Executable, dialect: Dialect, keys: Sequence[str] | None) -> None:
         c = stmt.compile(dialect=dialect, column_keys=keys)  # type: ignore[call-arg]
@@ -79,6 +79,11 @@ class _Compiled:
             (i, p) for i, p in enumerate(processors) if p is not None
         ] or None
         self._expanded: dict[tuple[int, ...], str] = {}
+        self._plan = [(name, self.binds.get(name)) for name in self.names]
+
+    def row(self, params: Mapping[str, Any]) -> list[Any]:
+        """Positional values of one executemany row (every bind given, none expanding)."""
+        return [process(params[name]) if process else params[name] for name, process in self._plan]
 
     def values(self, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
         """The SQL (expanding IN lists spelled out) and its positional values."""
@@ -160,7 +165,10 @@ class DriverStatements:
         compiled = self.cache.get(stmt, rows[0])
         if compiled.expanding:
             raise ValueError("executemany cannot expand IN lists")
-        values = [compiled.values(r)[1] for r in rows]
+        try:
+            values = [compiled.row(r) for r in rows]
+        except KeyError:  # a bind with a default value, not given
+            values = [compiled.values(r)[1] for r in rows]
         try:
             self.driver.executemany(compiled.sql, values)
         except sqlite3.Error as exc:
