@@ -113,7 +113,12 @@ class Membership(Base):
     overview: Mapped[bytes] = mapped_column(LargeBinary)
 
     # Views (unanswered.G) join open threads to their articles in G by this index.
-    __table_args__ = (Index("ix_memberships_thread_group", "thread_key", "group_id"),)
+    # On SQLite the rows live in the primary-key B-tree itself (WITHOUT ROWID):
+    # OVER reads one tree in (group, number) order, a post writes one tree fewer.
+    __table_args__ = (
+        Index("ix_memberships_thread_group", "thread_key", "group_id"),
+        {"sqlite_with_rowid": False},
+    )
 
 
 class Thread(Base):
@@ -144,6 +149,7 @@ class Thread(Base):
     __table_args__ = (
         Index("ix_threads_unanswered", "first_reply_at", "group_name", "started_at"),
         Index("ix_threads_awaiting_staff", "first_staff_at", "group_name", "started_at"),
+        {"sqlite_with_rowid": False},  # keyed by text: one B-tree, not a table plus its key index
     )
 
 
@@ -151,6 +157,7 @@ class Participant(Base):
     """Distinct authors of a thread, so participant counts stay exact."""
 
     __tablename__ = "thread_participants"
+    __table_args__ = {"sqlite_with_rowid": False}
     thread_key: Mapped[str] = mapped_column(String(250), primary_key=True)
     author_key: Mapped[str] = mapped_column(String(255), primary_key=True)
 

@@ -75,6 +75,13 @@ _INSERT_MEMBERSHIP = insert(_M)
 _INSERT_THREAD = insert(_T)
 _INSERT_PARTICIPANT = insert(_P)
 _INSERT_HELD = insert(_H)
+_THREAD_COUNTERS = ("posts", "participants", "last_post_at")
+_THREAD_FIXED = tuple(c for c in _THREAD_COLUMNS if c not in (*_THREAD_COUNTERS, "key"))
+_UPDATE_THREAD_COUNTS = (
+    update(_T)
+    .where(_T.c.key == bindparam("b_key"))
+    .values({c: bindparam(c) for c in _THREAD_COUNTERS})
+)
 _UPDATE_THREAD = (
     update(_T)
     .where(_T.c.key == bindparam("b_key"))
@@ -325,7 +332,7 @@ class ArticleWriter:
             r[0]: dict(zip(_THREAD_COLUMNS, r))
             for r in st.all(_THREADS, {"keys": list(keys)})
         }
-        existing = set(threads)
+        before = {k: dict(t) for k, t in threads.items()}
         known = {
             (r[0], r[1])
             for r in st.all(_KNOWN_PARTICIPANTS, {"keys": list(keys), "authors": list(authors)})
@@ -353,10 +360,18 @@ class ArticleWriter:
         for key in recompute:
             rows = st.all(_THREAD_AUTHORS, {"key": key})
             recompute_replies(threads[key], [(r[0], r[1]) for r in rows])
-        fresh = [t for k, t in sorted(threads.items()) if k not in existing]
-        stale = [{**t, "b_key": k} for k, t in threads.items() if k in existing]
+        fresh = [t for k, t in sorted(threads.items()) if k not in before]
+        # Most arrivals change only the counters: updating just those leaves the
+        # open-thread indexes alone (SQLite rewrites every index a SET names).
+        counts, full = [], []
+        for key, thread in threads.items():
+            old = before.get(key)
+            if old is not None:
+                only_counts = all(thread[c] == old[c] for c in _THREAD_FIXED)
+                (counts if only_counts else full).append({**thread, "b_key": key})
         st.many(_INSERT_THREAD, fresh)
-        st.many(_UPDATE_THREAD, stale)
+        st.many(_UPDATE_THREAD_COUNTS, [{c: t[c] for c in (*_THREAD_COUNTERS, "b_key")} for t in counts])
+        st.many(_UPDATE_THREAD, full)
         new_participants.sort(key=lambda r: (r["thread_key"], r["author_key"]))
         st.many(_INSERT_PARTICIPANT, new_participants)
 
@@ -405,4 +420,6 @@ def _raw(text: str) -> bytes:
 
 def _text(text: str) -> str:
     """Text a database column can hold: bytes that are not UTF-8, and NUL (PostgreSQL), become U+FFFD."""
+    if text.isascii() and "\x00" not in text:
+        return text
     return _raw(text).decode("utf-8", "replace").replace("\x00", "\ufffd")
