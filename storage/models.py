@@ -87,13 +87,17 @@ class Article(Base):
     bytes: Mapped[int] = mapped_column(Integer)
     lines: Mapped[int] = mapped_column(Integer)
     arrived_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    thread_key: Mapped[str] = mapped_column(String(250), index=True)
+    thread_key: Mapped[str] = mapped_column(String(250))
     xref: Mapped[str] = mapped_column(Text)
     # Who posted, as the server knows it: the account (if authenticated) and
     # its role at posting time; author_key is the account or the From address.
     author_key: Mapped[str] = mapped_column(String(255))
     poster_account: Mapped[str | None] = mapped_column(String(255), nullable=True)
     poster_role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+    # A thread's articles, and whether an author already posted in it (the
+    # participant count), are both found by this index: no table of its own.
+    __table_args__ = (Index("ix_articles_thread_author", "thread_key", "author_key"),)
 
 
 class Membership(Base):
@@ -151,15 +155,6 @@ class Thread(Base):
         Index("ix_threads_awaiting_staff", "first_staff_at", "group_name", "started_at"),
         {"sqlite_with_rowid": False},  # keyed by text: one B-tree, not a table plus its key index
     )
-
-
-class Participant(Base):
-    """Distinct authors of a thread, so participant counts stay exact."""
-
-    __tablename__ = "thread_participants"
-    __table_args__ = {"sqlite_with_rowid": False}
-    thread_key: Mapped[str] = mapped_column(String(250), primary_key=True)
-    author_key: Mapped[str] = mapped_column(String(255), primary_key=True)
 
 
 class HeldArticle(Base):

@@ -30,7 +30,6 @@ from .models import (
     HeldArticle,
     Membership,
     Meta,
-    Participant,
     Thread,
 )
 from .threads import rebuild
@@ -162,7 +161,6 @@ _PREV_NUMBER = select(func.max(_M.c.number)).select_from(_M).where(
 )
 
 _T = Thread.__table__
-_P = Participant.__table__
 VIEW_KINDS = ("unanswered", "awaiting-staff")
 
 
@@ -232,6 +230,10 @@ class Store(AccountStore, CommunityStore):
         def run(conn: Connection) -> bool:
             existed = conn.dialect.has_table(conn, Meta.__tablename__)
             Base.metadata.create_all(conn)
+            # create_all adds missing tables, not indexes added to existing ones.
+            for table in Base.metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
             conn.execute(delete(Meta).where(Meta.key == "schema_version"))
             conn.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
             return not existed
@@ -455,8 +457,7 @@ class Store(AccountStore, CommunityStore):
         return dict(row) if row else None
 
     async def participants(self, key: str) -> list[str]:
-        P = Participant.__table__
-        rows = await self._all(select(P.c.author_key).where(P.c.thread_key == key))
+        rows = await self._all(select(_A.c.author_key).where(_A.c.thread_key == key).distinct())
         return sorted(r[0] for r in rows)
 
 
@@ -491,15 +492,11 @@ def _cancel(conn: Connection, message_id: str, requester: Poster) -> None:
     ).all()
     if not remaining:
         conn.execute(delete(_T).where(_T.c.key == key))
-        conn.execute(delete(_P).where(_P.c.thread_key == key))
         return
     thread = dict(conn.execute(select(_T).where(_T.c.key == key)).mappings().one())
     rebuild(thread, [tuple(r) for r in remaining])
     conn.execute(update(_T).where(_T.c.key == key).values(
         {k: v for k, v in thread.items() if k != "key"}))
-    authors = {r[1] for r in remaining}
-    if author not in authors:
-        conn.execute(delete(_P).where(_P.c.thread_key == key, _P.c.author_key == author))
 
 
 def _remove_group(conn: Connection, name: str) -> bool:
@@ -521,6 +518,5 @@ def _remove_group(conn: Connection, name: str) -> bool:
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         conn.execute(delete(_T).where(_T.c.key.in_(chunk)))
-        conn.execute(delete(_P).where(_P.c.thread_key.in_(chunk)))
     return True
 

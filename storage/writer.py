@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from .compiled import Statements
 from .engine import Database
 
-from .models import Article, Group, HeldArticle, Membership, Participant, Thread
+from .models import Article, Group, HeldArticle, Membership, Thread
 from .threads import TRUSTED_ROLES, Arrival, apply_arrival, new_thread, recompute_replies
 
 log = logging.getLogger("nntpd.storage")
@@ -39,7 +39,6 @@ _G = Group.__table__
 _A = Article.__table__
 _M = Membership.__table__
 _T = Thread.__table__
-_P = Participant.__table__
 _H = HeldArticle.__table__
 
 _HELD_FIELDS = ("newsgroups", "subject", "from_", "date", "references", "thread_key",
@@ -61,9 +60,10 @@ _THREADS = (
     select(_T).where(_T.c.key.in_(bindparam("keys", expanding=True)))
     .order_by(_T.c.key).with_for_update()
 )
-_KNOWN_PARTICIPANTS = select(_P.c.thread_key, _P.c.author_key).where(
-    _P.c.thread_key.in_(bindparam("keys", expanding=True)),
-    _P.c.author_key.in_(bindparam("authors", expanding=True)),
+# Who already posted in these threads: read before the batch's own articles are inserted.
+_KNOWN_PARTICIPANTS = select(_A.c.thread_key, _A.c.author_key).distinct().where(
+    _A.c.thread_key.in_(bindparam("keys", expanding=True)),
+    _A.c.author_key.in_(bindparam("authors", expanding=True)),
 )
 _THREAD_AUTHORS = (
     select(_A.c.author_key, _A.c.arrived_at)
@@ -73,7 +73,6 @@ _THREAD_COLUMNS = tuple(c.name for c in _T.c)
 _INSERT_ARTICLE = insert(_A)
 _INSERT_MEMBERSHIP = insert(_M)
 _INSERT_THREAD = insert(_T)
-_INSERT_PARTICIPANT = insert(_P)
 _INSERT_HELD = insert(_H)
 _THREAD_COUNTERS = ("posts", "participants", "last_post_at")
 _THREAD_FIXED = tuple(c for c in _THREAD_COLUMNS if c not in (*_THREAD_COUNTERS, "key"))
@@ -307,6 +306,13 @@ class ArticleWriter:
             })
         # executemany without RETURNING is one batched statement; the ids are
         # then read back by Message-ID (unique, and ours inside this transaction).
+        known = {
+            (r[0], r[1])
+            for r in st.all(_KNOWN_PARTICIPANTS, {
+                "keys": list({p.article.thread_key for p in accepted}),
+                "authors": list({p.poster.author_key for p in accepted}),
+            })
+        }
         st.many(_INSERT_ARTICLE, article_rows)
         id_of = {r[0]: r[1] for r in st.all(
             _ARTICLE_IDS, {"ids": [row["message_id"] for row in article_rows]}
@@ -323,21 +329,17 @@ class ArticleWriter:
                     "thread_key": pending.article.thread_key, "overview": overview,
                 })
         st.many(_INSERT_MEMBERSHIP, membership_rows)
-        self._update_threads(st, accepted, now)
+        self._update_threads(st, accepted, known, now)
 
-    def _update_threads(self, st: Statements, accepted: list[_Pending], now: datetime) -> None:
+    def _update_threads(self, st: Statements, accepted: list[_Pending],
+                        known: set[tuple[str, str]], now: datetime) -> None:
+        """``known``: (thread, author) pairs that posted before this batch."""
         keys = {p.article.thread_key for p in accepted}
-        authors = {p.poster.author_key for p in accepted}
         threads = {
             r[0]: dict(zip(_THREAD_COLUMNS, r))
             for r in st.all(_THREADS, {"keys": list(keys)})
         }
         before = {k: dict(t) for k, t in threads.items()}
-        known = {
-            (r[0], r[1])
-            for r in st.all(_KNOWN_PARTICIPANTS, {"keys": list(keys), "authors": list(authors)})
-        }
-        new_participants = []
         recompute = set()
         for pending in accepted:
             article = pending.article
@@ -354,7 +356,6 @@ class ArticleWriter:
             is_new = pair not in known
             if is_new:
                 known.add(pair)
-                new_participants.append({"thread_key": pair[0], "author_key": pair[1]})
             if apply_arrival(thread, arrival, is_new):
                 recompute.add(arrival.thread_key)
         for key in recompute:
@@ -372,8 +373,6 @@ class ArticleWriter:
         st.many(_INSERT_THREAD, fresh)
         st.many(_UPDATE_THREAD_COUNTS, [{c: t[c] for c in (*_THREAD_COUNTERS, "b_key")} for t in counts])
         st.many(_UPDATE_THREAD, full)
-        new_participants.sort(key=lambda r: (r["thread_key"], r["author_key"]))
-        st.many(_INSERT_PARTICIPANT, new_participants)
 
 
 def _held_row(pending: _Pending, now: datetime) -> dict[str, Any]:
