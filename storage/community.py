@@ -78,9 +78,13 @@ class CommunityStore:
 
     async def view_group(self, kind: str, base: GroupInfo) -> GroupInfo:
         """The view ``name`` of ``base``: same numbers and high water mark, open threads only."""
+        # Open threads -> their articles (by the (thread, author) index) -> numbers in
+        # the group (by article): an index on memberships by thread would cost every
+        # post one more random B-tree page, for queries only views make.
         stmt = (
             select(func.count(), func.min(_M.c.number))
-            .select_from(_T).join(_M, and_(_M.c.thread_key == _T.c.key, _M.c.group_id == base.id))
+            .select_from(_T).join(_A, _A.c.thread_key == _T.c.key)
+            .join(_M, and_(_M.c.article_id == _A.c.id, _M.c.group_id == base.id))
             .where(open_condition(kind))
         )
         count, first = await self._db.read(lambda conn: conn.execute(stmt).one())
@@ -90,7 +94,8 @@ class CommunityStore:
         """{group id: (count, first number)} of every group's view of ``kind``, in one query."""
         stmt = (
             select(_M.c.group_id, func.count(), func.min(_M.c.number))
-            .select_from(_T).join(_M, _M.c.thread_key == _T.c.key)
+            .select_from(_T).join(_A, _A.c.thread_key == _T.c.key)
+            .join(_M, _M.c.article_id == _A.c.id)
             .where(open_condition(kind)).group_by(_M.c.group_id)
         )
         rows = await self._db.read(lambda conn: conn.execute(stmt).all())

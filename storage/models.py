@@ -116,13 +116,10 @@ class Membership(Base):
     # The overview line after the article number (RFC 3977 8.3.2), Xref included.
     overview: Mapped[bytes] = mapped_column(LargeBinary)
 
-    # Views (unanswered.G) join open threads to their articles in G by this index.
     # On SQLite the rows live in the primary-key B-tree itself (WITHOUT ROWID):
     # OVER reads one tree in (group, number) order, a post writes one tree fewer.
-    __table_args__ = (
-        Index("ix_memberships_thread_group", "thread_key", "group_id"),
-        {"sqlite_with_rowid": False},
-    )
+    # Views find a thread's numbers through articles (thread, author) and article_id.
+    __table_args__ = {"sqlite_with_rowid": False}
 
 
 class Thread(Base):
