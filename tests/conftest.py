@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -169,3 +170,26 @@ async def client(server: ServerHandle) -> AsyncIterator[Client]:
         yield c
     finally:
         await c.close()
+
+
+HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+@asynccontextmanager
+async def write_lock_held(db_path: Path, seconds: float) -> AsyncIterator[None]:
+    """Another process holds the database's write lock for ``seconds`` (from entry)."""
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", HOLD_LOCK, f"{db_path}-nntpd.lock", str(seconds),
+        stdout=asyncio.subprocess.PIPE)
+    try:
+        assert holder.stdout is not None
+        assert (await holder.stdout.readline()).strip() == b"locked"
+        yield
+    finally:
+        await holder.wait()

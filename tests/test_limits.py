@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import AsyncContextManager, AsyncIterator
 
-from conftest import Client, ServerHandle, running
+from conftest import Client, ServerHandle, running, write_lock_held
 from conftest import connected as login_connection
 from nntpd.article import prepare_article
 from nntpd.config import AuthSettings, Settings
@@ -126,6 +126,17 @@ async def test_active_client_is_not_timed_out(tmp_path):
         for _ in range(4):
             await asyncio.sleep(0.2)
             assert (await client.cmd("DATE")).startswith("111")
+
+
+async def test_slow_command_is_not_idle(tmp_path):
+    """Spec: only waiting for the client counts as idle; a POST whose storage takes longer
+    than idle_timeout (another process holds the write lock) still gets its 240."""
+    async with serving(tmp_path, idle_timeout=0.5) as handle, connected(handle) as client:
+        async with write_lock_held(handle.db_path, 1.2):
+            status = await asyncio.wait_for(client.post(
+                "From: a@example.com\nNewsgroups: local.test\nSubject: slow\n\nbody\n"), 10)
+        assert status.startswith("240"), status
+        assert (await client.cmd("DATE")).startswith("111")
 
 
 async def test_idle_inside_post_gets_400_and_is_closed(tmp_path):

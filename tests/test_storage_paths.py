@@ -11,14 +11,13 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from conftest import running
+from conftest import running, write_lock_held
 from storage import Store
 from storage.compiled import CoreStatements, DriverStatements, StatementCache
 from storage.models import Group, Thread
@@ -114,35 +113,19 @@ def test_insert_missing_a_defaulted_column_is_refused():
 async def test_post_lands_while_another_process_holds_the_write_lock(tmp_path):
     """Inline writes never block the loop: with the lock held elsewhere the batch waits in
     the write thread, the server keeps answering, and the post commits once it is free."""
-    async with running(tmp_path) as handle:
-        holder = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", HOLD_LOCK, f"{handle.db_path}-nntpd.lock",
-            stdout=asyncio.subprocess.PIPE)
-        try:
-            assert (await holder.stdout.readline()).strip() == b"locked"
-            poster = await handle.connect()
-            reader = await handle.connect()
-            post = asyncio.create_task(poster.post(
-                "From: a@example.com\r\nNewsgroups: local.test\r\nSubject: held lock\r\n"
-                "Message-ID: <lock@example.com>\r\n\r\nbody\r\n"))
-            await asyncio.sleep(0.3)
-            assert not post.done(), "the post must wait for the lock"
-            assert (await reader.cmd("DATE")).startswith("111"), "the loop keeps answering"
-            assert (await asyncio.wait_for(post, 10)).startswith("240")
-            assert (await reader.cmd("STAT <lock@example.com>")).startswith("223")
-            await poster.close()
-            await reader.close()
-        finally:
-            await holder.wait()
-
-
-HOLD_LOCK = """
-import fcntl, os, sys, time
-fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
-fcntl.flock(fd, fcntl.LOCK_EX)
-print("locked", flush=True)
-time.sleep(1.0)
-"""
+    async with running(tmp_path) as handle, write_lock_held(handle.db_path, 1.0):
+        poster = await handle.connect()
+        reader = await handle.connect()
+        post = asyncio.create_task(poster.post(
+            "From: a@example.com\r\nNewsgroups: local.test\r\nSubject: held lock\r\n"
+            "Message-ID: <lock@example.com>\r\n\r\nbody\r\n"))
+        await asyncio.sleep(0.3)
+        assert not post.done(), "the post must wait for the lock"
+        assert (await reader.cmd("DATE")).startswith("111"), "the loop keeps answering"
+        assert (await asyncio.wait_for(post, 10)).startswith("240")
+        assert (await reader.cmd("STAT <lock@example.com>")).startswith("223")
+        await poster.close()
+        await reader.close()
 
 
 async def test_wal_stays_small_while_posts_keep_coming(store, tmp_path):
