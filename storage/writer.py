@@ -60,10 +60,11 @@ _THREADS = (
     select(_T).where(_T.c.key.in_(bindparam("keys", expanding=True)))
     .order_by(_T.c.key).with_for_update()
 )
-# Who already posted in these threads: read before the batch's own articles are inserted.
+# Who posted in these threads before this batch (read once the thread rows are locked).
 _KNOWN_PARTICIPANTS = select(_A.c.thread_key, _A.c.author_key).distinct().where(
     _A.c.thread_key.in_(bindparam("keys", expanding=True)),
     _A.c.author_key.in_(bindparam("authors", expanding=True)),
+    _A.c.id.not_in(bindparam("batch", expanding=True)),
 )
 _THREAD_AUTHORS = (
     select(_A.c.author_key, _A.c.arrived_at)
@@ -231,7 +232,7 @@ class ArticleWriter:
         self, conn: Connection, batch: list[_Pending],
         results: list[tuple[_Pending, PostOutcome | Exception]], now: datetime,
     ) -> tuple[list[_Pending], list[_Pending]]:
-        """The batch's one transaction (runs in the database thread)."""
+        """The batch's one transaction (on the loop for small batches, else in the write thread)."""
         for pending in batch:
             pending.numbers.clear()  # a retried batch starts afresh
         st = self._db.statements(conn)
@@ -306,13 +307,6 @@ class ArticleWriter:
             })
         # executemany without RETURNING is one batched statement; the ids are
         # then read back by Message-ID (unique, and ours inside this transaction).
-        known = {
-            (r[0], r[1])
-            for r in st.all(_KNOWN_PARTICIPANTS, {
-                "keys": list({p.article.thread_key for p in accepted}),
-                "authors": list({p.poster.author_key for p in accepted}),
-            })
-        }
         st.many(_INSERT_ARTICLE, article_rows)
         id_of = {r[0]: r[1] for r in st.all(
             _ARTICLE_IDS, {"ids": [row["message_id"] for row in article_rows]}
@@ -329,15 +323,20 @@ class ArticleWriter:
                     "thread_key": pending.article.thread_key, "overview": overview,
                 })
         st.many(_INSERT_MEMBERSHIP, membership_rows)
-        self._update_threads(st, accepted, known, now)
+        self._update_threads(st, accepted, ids, now)
 
-    def _update_threads(self, st: Statements, accepted: list[_Pending],
-                        known: set[tuple[str, str]], now: datetime) -> None:
-        """``known``: (thread, author) pairs that posted before this batch."""
+    def _update_threads(self, st: Statements, accepted: list[_Pending], ids: list[int],
+                        now: datetime) -> None:
+        """Thread figures for the batch's articles (``ids``, already inserted)."""
         keys = {p.article.thread_key for p in accepted}
         threads = {
             r[0]: dict(zip(_THREAD_COLUMNS, r))
             for r in st.all(_THREADS, {"keys": list(keys)})
+        }
+        authors = {p.poster.author_key for p in accepted}
+        known = {
+            (r[0], r[1]) for r in st.all(
+                _KNOWN_PARTICIPANTS, {"keys": list(keys), "authors": list(authors), "batch": ids})
         }
         before = {k: dict(t) for k, t in threads.items()}
         recompute = set()

@@ -523,10 +523,13 @@ async def test_two_servers_crossposting_in_opposite_group_orders_do_not_deadlock
         await b.close()
 
 
-async def test_replies_in_two_groups_from_two_servers_keep_thread_figures_exact(pg, pg2):
-    """Two writers that share no group update one thread: neither update may be lost."""
+@pytest.mark.parametrize("same_author", [False, True], ids=["two-authors", "one-author"])
+async def test_replies_in_two_groups_from_two_servers_keep_thread_figures_exact(pg, pg2, same_author):
+    """Two writers that share no group update one thread: neither update may be lost, and an
+    author replying through both at once is one participant (read under the thread lock)."""
     a, b = await pg.connect(), await pg2.connect()
     hold = await blocker(pg.url)
+    second = "ra@example.com" if same_author else "rb@example.com"
     try:
         await posted(a, article("<root@x>"))
         tx = hold.transaction()
@@ -534,15 +537,16 @@ async def test_replies_in_two_groups_from_two_servers_keep_thread_figures_exact(
         await hold.execute("SELECT 1 FROM threads WHERE key = '<root@x>' FOR UPDATE")
         posts = [asyncio.ensure_future(a.post(article("<ra@x>", refs="<root@x>", from_="ra@example.com"))),
                  asyncio.ensure_future(b.post(article("<rb@x>", groups=OTHER, refs="<root@x>",
-                                                      from_="rb@example.com")))]
+                                                      from_=second)))]
         await lock_waiters(hold, 2)
         await tx.commit()
         statuses = await asyncio.wait_for(asyncio.gather(*posts), 20)
         assert all(s.startswith("240") for s in statuses), statuses
         thread = await pg.store.thread("<root@x>")
         assert thread is not None
-        assert (thread["posts"], thread["participants"]) == (3, 3)
-        assert len(await pg.store.participants("<root@x>")) == 3
+        participants = 2 if same_author else 3
+        assert (thread["posts"], thread["participants"]) == (3, participants)
+        assert len(await pg.store.participants("<root@x>")) == participants
     finally:
         await hold.close()
         await a.close()
