@@ -96,7 +96,7 @@ class _Compiled:
             if name in self.expanding:
                 items = list(value)
                 lengths.append(len(items))
-                values.extend(process(v) for v in items) if process else values.extend(items)
+                values.extend(map(process, items) if process else items)
             else:
                 values.append(process(value) if process else value)
         if lengths:
