@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # SQLite stores an INTEGER PRIMARY KEY as the rowid; BigInteger on other engines.
 IdType = BigInteger().with_variant(Integer(), "sqlite")

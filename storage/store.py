@@ -15,7 +15,22 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, null, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    inspect,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
 from .community import CommunityStore, OpenThread, ThreadArticle, as_view, open_condition
@@ -225,7 +240,7 @@ class Store(AccountStore, CommunityStore):
     # -- schema ---------------------------------------------------------
 
     async def init_schema(self) -> bool:
-        """Create missing tables; returns True if the database was new."""
+        """Create missing tables and indexes, drop obsolete ones; True if the database was new."""
 
         def run(conn: Connection) -> bool:
             existed = conn.dialect.has_table(conn, Meta.__tablename__)
@@ -234,6 +249,7 @@ class Store(AccountStore, CommunityStore):
             for table in Base.metadata.sorted_tables:
                 for index in table.indexes:
                     index.create(conn, checkfirst=True)
+            _drop_obsolete(conn)
             conn.execute(delete(Meta).where(Meta.key == "schema_version"))
             conn.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
             return not existed
@@ -459,6 +475,27 @@ class Store(AccountStore, CommunityStore):
     async def participants(self, key: str) -> list[str]:
         rows = await self._all(select(_A.c.author_key).where(_A.c.thread_key == key).distinct())
         return sorted(r[0] for r in rows)
+
+
+# Schema 1 had these; every post still paid for them. Schema 2 finds participants and a
+# thread's numbers through ix_articles_thread_author.
+_OBSOLETE_INDEXES = (("articles", "ix_articles_thread_key"), ("memberships", "ix_memberships_thread_group"))
+_OBSOLETE_TABLES = ("thread_participants",)
+
+
+def _drop_obsolete(conn: Connection) -> None:
+    inspector = inspect(conn)
+    for table, index in _OBSOLETE_INDEXES:
+        if index in {i["name"] for i in inspector.get_indexes(table)}:
+            Index(index, _bare_table(table).c.id).drop(conn)
+    for table in _OBSOLETE_TABLES:
+        if inspector.has_table(table):
+            _bare_table(table).drop(conn)
+
+
+def _bare_table(name: str) -> Table:
+    """A Table object just good enough to name ``name`` in DROP statements."""
+    return Table(name, MetaData(), Column("id", Integer))
 
 
 def _cancel(conn: Connection, message_id: str, requester: Poster) -> None:

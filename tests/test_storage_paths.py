@@ -147,3 +147,41 @@ async def test_wal_stays_small_while_posts_keep_coming(store, tmp_path):
     wal = tmp_path / "news.sqlite3-wal"
     assert wal.stat().st_size < 16 * 1024 * 1024
     assert (await store.group("local.test")).count == 3000
+
+
+async def test_init_drops_what_schema_1_had_and_every_post_paid_for(tmp_path):
+    """`nntpd init` on a schema-1 database: the participants table and the two thread
+    indexes go, the (thread, author) index comes, the version becomes 2, articles stay."""
+    import sqlite3
+
+    from sqlalchemy import text
+
+    from storage.models import SCHEMA_VERSION
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
+    store = Store(url)
+    await store.init_schema()
+    await store.create_group("local.test")
+
+    def make_old(conn):
+        conn.execute(text("CREATE TABLE thread_participants (thread_key VARCHAR(250), "
+                          "author_key VARCHAR(255), PRIMARY KEY (thread_key, author_key))"))
+        conn.execute(text("CREATE INDEX ix_articles_thread_key ON articles (thread_key)"))
+        conn.execute(text("CREATE INDEX ix_memberships_thread_group ON memberships (thread_key, group_id)"))
+        conn.execute(text("DROP INDEX ix_articles_thread_author"))
+        conn.execute(text("UPDATE meta SET value = '1' WHERE key = 'schema_version'"))
+
+    await store._db.write(make_old)
+    await store.close()
+
+    store = Store(url)
+    await store.init_schema()
+    await store.close()
+    db = sqlite3.connect(tmp_path / "old.sqlite3")
+    names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+    db.close()
+    assert "thread_participants" not in names
+    assert not {"ix_articles_thread_key", "ix_memberships_thread_group"} & names
+    assert "ix_articles_thread_author" in names
+    assert version == str(SCHEMA_VERSION) == "2"
