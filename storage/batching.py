@@ -55,9 +55,15 @@ class Batcher(Generic[K, V]):
                         future.set_result(value)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await stop_task(self._task)
+
+
+async def stop_task(task: asyncio.Task[None] | None) -> None:
+    """Cancel a background task (a batcher's, the writer's) and wait until it has ended."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

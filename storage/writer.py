@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy import Connection
 
+from .batching import stop_task
 from .compiled import Statements
 from .engine import Database
 
@@ -179,13 +180,8 @@ class ArticleWriter:
         return await self.submit(article, poster, approve_id=held_id)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         assert self._queue is not None
