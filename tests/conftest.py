@@ -111,17 +111,24 @@ async def start_server(tmp_path: Path, settings: Settings | None = None,
     """Start a server; ``settings`` gives other sections (auth, tls, access, views),
     ``server_overrides`` change [server] keys. Port, path host and database are set here."""
     db_path = tmp_path / "news.sqlite3"
-    url = f"sqlite+aiosqlite:///{db_path}"
+    return await start_server_on(f"sqlite+aiosqlite:///{db_path}", db_path, settings,
+                                 **server_overrides)
+
+
+async def start_server_on(url: str, db_path: Path, settings: Settings | None = None, *,
+                          path_host: str = "test.example", **server_overrides: object) -> ServerHandle:
+    """start_server on any database URL (init is idempotent; local.test is made if missing)."""
     port = free_port()
     base = settings or Settings()
     settings = replace(
         base,
-        server=replace(base.server, port=port, path_host="test.example", **server_overrides),
+        server=replace(base.server, port=port, path_host=path_host, **server_overrides),
         database=DatabaseSettings(url=url),
     )
-    store = Store(url, path_host="test.example")
+    store = Store(url, path_host=path_host)
     await store.init_schema()
-    await store.create_group("local.test", description="Sample group", creator="test")
+    if await store.group("local.test") is None:
+        await store.create_group("local.test", description="Sample group", creator="test")
     server = NNTPServer(settings, store)
     await server.start("127.0.0.1", port)
     return ServerHandle(server, store, port, db_path)

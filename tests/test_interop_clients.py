@@ -29,12 +29,10 @@ from typing import AsyncIterator
 
 import pytest
 
-from conftest import Client, ServerHandle, connected, free_port, running
+from conftest import Client, ServerHandle, connected, running, start_server_on
 from nntp_helpers import make_article, unique_id, unstuff
-from nntpd.config import AccessRule, AuthSettings, DatabaseSettings, Settings
+from nntpd.config import AccessRule, AuthSettings, Settings
 from nntpd.passwords import hash_password
-from nntpd.server import NNTPServer
-from storage import Store
 
 PASSWORD = "interop-password"
 STAFF = "sam"
@@ -538,17 +536,7 @@ async def start_peer(tmp_path: Path) -> ServerHandle:
     """A second server with its own path identity (start_server always uses test.example)."""
     tmp_path.mkdir()
     db_path = tmp_path / "news.sqlite3"
-    url = f"sqlite+aiosqlite:///{db_path}"
-    port = free_port()
-    base = Settings()
-    settings = replace(base, server=replace(base.server, port=port, path_host="peer.example"),
-                       database=DatabaseSettings(url=url))
-    store = Store(url, path_host="peer.example")
-    await store.init_schema()
-    await store.create_group("local.test", description="Sample group", creator="test")
-    server = NNTPServer(settings, store)
-    await server.start("127.0.0.1", port)
-    return ServerHandle(server, store, port, db_path)
+    return await start_server_on(f"sqlite+aiosqlite:///{db_path}", db_path, path_host="peer.example")
 
 
 @needs["suck"]

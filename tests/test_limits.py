@@ -47,6 +47,37 @@ async def read_to_eof(client: Client, timeout: float = 5.0) -> bytes:
     return await asyncio.wait_for(client.reader.read(), timeout)
 
 
+async def post_many(handle: ServerHandle, count: int, padding: str) -> None:
+    """``count`` articles with long subjects (big overview lines), stored without NNTP."""
+    now = datetime.now(timezone.utc)
+    articles = [
+        prepare_article(
+            (f"From: bulk{i}@example.com\r\nNewsgroups: local.test\r\nSubject: bulk {i} {padding}\r\n"
+             f"Message-ID: <bulk-{i}@example.com>\r\n\r\nbody {i}\r\n").encode(),
+            path_host="test.example", now=now)
+        for i in range(count)
+    ]
+    await asyncio.gather(*(handle.store.post(a, Poster(author_key=f"bulk{i}@example.com"))
+                           for i, a in enumerate(articles)))
+
+
+@asynccontextmanager
+async def never_reading(handle: ServerHandle, request: bytes) -> AsyncIterator[socket.socket]:
+    """A client with a tiny receive buffer that sends ``request`` and never reads the answers;
+    it leaves with a reset (unread data, linger 0)."""
+    loop = asyncio.get_running_loop()
+    hog = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    hog.setblocking(False)
+    try:
+        await loop.sock_connect(hog, ("127.0.0.1", handle.port))
+        await loop.sock_sendall(hog, request)
+        yield hog
+    finally:
+        hog.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        hog.close()
+
+
 def simple(n: int | str, *, extra: str = "", body: str = "body\n", from_: str = "poster@example.com") -> str:
     return (f"From: {from_}\nNewsgroups: local.test\nSubject: post {n}\nMessage-ID: <lim-{n}@example.com>\n"
             f"{extra}\n{body}")
@@ -252,26 +283,10 @@ async def test_client_that_never_reads_does_not_hurt_the_server(tmp_path):
     """Spec: large pipelined responses to a client that never reads must not crash the server or
     block others; when that client goes away its slot is freed."""
     async with serving(tmp_path, max_connections_per_address=3) as handle:
-        now = datetime.now(timezone.utc)
-        text = "overview padding " * 8
-        articles = [
-            prepare_article(
-                (f"From: bulk{i}@example.com\r\nNewsgroups: local.test\r\nSubject: bulk {i} {text}\r\n"
-                 f"Message-ID: <bulk-{i}@example.com>\r\n\r\nbody {i}\r\n").encode(),
-                path_host="test.example", now=now)
-            for i in range(300)
-        ]
-        await asyncio.gather(*(handle.store.post(a, Poster(author_key=f"bulk{i}@example.com"))
-                               for i, a in enumerate(articles)))
+        await post_many(handle, 300, "overview padding " * 8)
         assert (await handle.store.group("local.test")).count == 300
 
-        loop = asyncio.get_running_loop()
-        hog = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        hog.setblocking(False)
-        await loop.sock_connect(hog, ("127.0.0.1", handle.port))
-        try:
-            await loop.sock_sendall(hog, b"GROUP local.test\r\n" + b"OVER 1-\r\n" * 50)
+        async with never_reading(handle, b"GROUP local.test\r\n" + b"OVER 1-\r\n" * 50):
             await asyncio.sleep(0.3)  # let the server fill every buffer on the way
             start = time.monotonic()
             async with connected(handle) as client:
@@ -280,9 +295,6 @@ async def test_client_that_never_reads_does_not_hurt_the_server(tmp_path):
                 assert (await client.cmd("OVER 299-300")).startswith("224")
                 assert len(await client.block()) == 2
             assert time.monotonic() - start < 5
-        finally:
-            hog.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            hog.close()  # unread data + linger 0: a reset
         # The hog's slot is freed: three more connections fit under the per-address limit.
         deadline = time.monotonic() + 5
         while True:
@@ -301,22 +313,8 @@ async def test_client_that_stops_reading_is_disconnected_after_idle_timeout(tmp_
     """RFC 3977 3.1 / spec: a client that never reads its answers is not held forever: once the
     server has waited idle_timeout for it to take data, the connection is closed and its slot freed."""
     async with serving(tmp_path, idle_timeout=0.5, max_connections_per_address=2) as handle:
-        now = datetime.now(timezone.utc)
-        articles = [
-            prepare_article(
-                (f"From: s{i}@example.com\r\nNewsgroups: local.test\r\nSubject: {'x' * 200} {i}\r\n"
-                 f"Message-ID: <stall-{i}@example.com>\r\n\r\nbody\r\n").encode(),
-                path_host="test.example", now=now)
-            for i in range(300)
-        ]
-        await asyncio.gather(*(handle.store.post(a, Poster(author_key="s@example.com")) for a in articles))
-        loop = asyncio.get_running_loop()
-        hog = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        hog.setblocking(False)
-        await loop.sock_connect(hog, ("127.0.0.1", handle.port))
-        try:
-            await loop.sock_sendall(hog, b"GROUP local.test\r\n" + b"OVER 1-\r\n" * 100)
+        await post_many(handle, 300, "x" * 200)
+        async with never_reading(handle, b"GROUP local.test\r\n" + b"OVER 1-\r\n" * 100):
             deadline = time.monotonic() + 5
             while not handle.server._connections and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
@@ -326,6 +324,4 @@ async def test_client_that_stops_reading_is_disconnected_after_idle_timeout(tmp_
             while handle.server._connections and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             assert handle.server._connections == 0
-        finally:
-            hog.close()
         await assert_alive(handle)

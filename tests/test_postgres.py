@@ -32,7 +32,6 @@ import json
 import os
 import secrets
 import warnings
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
@@ -53,13 +52,12 @@ from sqlalchemy.engine import URL as SAURL, make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from cli import main as cli_main  # noqa: E402
-from conftest import Client, ServerHandle, free_port  # noqa: E402
+from conftest import Client, ServerHandle, start_server_on  # noqa: E402
 from nntp_helpers import group_info, listgroup, make_article, unique_id  # noqa: E402
 from nntpd.article import prepare_article  # noqa: E402
 from nntpd.commands.posting import anonymous_poster  # noqa: E402
-from nntpd.config import DatabaseSettings, Settings  # noqa: E402
-from nntpd.server import NNTPServer  # noqa: E402
-from storage import PostRejected, Store  # noqa: E402
+from nntpd.config import Settings  # noqa: E402
+from storage import PostRejected  # noqa: E402
 from storage.models import Base  # noqa: E402
 
 with warnings.catch_warnings():
@@ -115,21 +113,8 @@ async def empty_db(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 async def start_pg_server(url: str, settings: Settings | None = None, **overrides: object) -> ServerHandle:
-    """conftest.start_server on a PostgreSQL URL (init is idempotent; local.test made if missing)."""
-    port = free_port()
-    base = settings or Settings()
-    settings = replace(
-        base,
-        server=replace(base.server, port=port, path_host="test.example", **overrides),
-        database=DatabaseSettings(url=url),
-    )
-    store = Store(url, path_host="test.example")
-    await store.init_schema()
-    if await store.group(TEST) is None:
-        await store.create_group(TEST, description="Sample group", creator="test")
-    server = NNTPServer(settings, store)
-    await server.start("127.0.0.1", port)
-    return ServerHandle(server, store, port, Path(url))
+    """conftest.start_server on a PostgreSQL URL."""
+    return await start_server_on(url, Path(url), settings, **overrides)
 
 
 async def stop(handle: ServerHandle) -> None:
