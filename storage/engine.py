@@ -4,15 +4,15 @@ Every storage operation is a plain function of a synchronous SQLAlchemy
 ``Connection`` (Core statements, same code on every engine). ``Database``
 runs it:
 
-- on SQLite, in a small thread pool on a synchronous engine (the stdlib
-  sqlite3 driver): one hop to a thread and back per operation, however
-  many statements it runs. An await into aiosqlite costs ~55 us and
-  SQLAlchemy's async layer takes several per statement, so this is what
-  makes group commit and batched reads fast (../shared/notes/performance-facts.md).
-  Short reads (``read_short``) run on the loop's own connection instead.
-  Writes have their own single thread and open with BEGIN IMMEDIATE, so
-  concurrent writers (also other processes) queue on the lock instead of
-  deadlocking; reads run in autocommit and never hold a snapshot open.
+- on SQLite, on a synchronous engine (the stdlib sqlite3 driver): an await
+  into aiosqlite costs ~55 us and SQLAlchemy's async layer takes several
+  per statement (../shared/notes/performance-facts.md). Short reads
+  (``read_short``, ``rows``) and the group commit (``write(inline=True)``)
+  run on the loop's own connections; other operations take one hop to a
+  small thread pool, however many statements they run. Writes open with
+  BEGIN IMMEDIATE under a file lock, so writers of several processes
+  queue instead of deadlocking; reads run in autocommit and never hold a
+  snapshot open; WAL checkpoints run in a thread of their own.
 - on other engines (PostgreSQL with asyncpg), through the async engine's
   ``run_sync``, which drives the same function over the async driver.
 

@@ -5,7 +5,9 @@ whatever is waiting (up to ``MAX_BATCH``), stores it in one transaction
 (numbers assigned by ``UPDATE groups SET high = high + n ... RETURNING``,
 so they are strictly increasing and never reused, also across processes)
 and only then answers each poster. One commit for many posts is what
-makes posting fast on SQLite; 240 still means committed.
+makes posting fast on SQLite; 240 still means committed. On SQLite the
+transaction runs on the event loop (see ``Database.write``) with its
+statements compiled once (``compiled.py``).
 """
 
 from __future__ import annotations
