@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
@@ -23,6 +24,8 @@ from nntpd.article import is_valid_group_name
 from nntpd.config import ConfigError, Settings, load_settings
 from nntpd.passwords import hash_password
 from storage import AccountError, Store, StoreError
+from storage.engine import is_sqlite_file
+from storage.writer_link import WriterLink
 
 T = TypeVar("T")
 
@@ -114,7 +117,9 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
     With several workers, each is a process with its own event loop on the
     same port (SO_REUSEPORT: the kernel spreads connections) and the same
     database: one Python process uses one core, the workers use them all.
+    On SQLite they hand their posts to one writer process (writer_process).
     """
+    from nntpd.processes import fork_workers, fork_writer, stop_processes
     from nntpd.server import NNTPServer
 
     settings = ctx.settings
@@ -129,8 +134,10 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
         finally:
             await store.close()
 
-    async def run(announce: bool) -> None:
+    async def run(announce: bool, link: socket.socket | None) -> None:
         store = ctx.store()
+        if link is not None:
+            store.use_writer_process(WriterLink(link))
         server = NNTPServer(settings, store)
         await server.start(host, port, reuse_port=workers > 1)
         # Objects alive after start-up (modules, statements, settings) live for good:
@@ -141,6 +148,8 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
                 name = sock.getsockname()
                 click.echo(f"nntpd listening on {name[0]}:{name[1]}"
                            f"{f' ({workers} workers)' if workers > 1 else ''}", err=True)
+            if link is not None:
+                click.echo(f"nntpd writer process {writer}", err=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -153,45 +162,22 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
 
     try:
         asyncio.run(check())
-        children = [] if workers == 1 else _fork_workers(workers - 1, lambda: asyncio.run(run(False)))
+        writer = 0
+        links: list[socket.socket | None] = [None] * workers
+        if workers > 1 and settings.server.writer_process and is_sqlite_file(settings.database.url):
+            writer, server_ends = fork_writer(settings.database.url, settings.server.path_host, workers)
+            links = list(server_ends)
+        children = fork_workers(workers - 1, lambda i: asyncio.run(run(False, links[i])), links)
         try:
-            asyncio.run(run(True))
+            asyncio.run(run(True, links[0]))
         finally:
-            _stop_workers(children)
+            stop_processes(children)
+            if writer:  # last: it answers what the server processes sent before they stopped
+                stop_processes([writer])
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot listen: {exc}") from None
-
-
-def _fork_workers(count: int, serve_child: Callable[[], None]) -> list[int]:
-    """Fork worker processes before any event loop or database thread exists."""
-    children = []
-    for _ in range(count):
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                serve_child()
-            except BaseException:  # noqa: BLE001 - a child must never return into the CLI
-                logging.getLogger("nntpd").exception("worker failed")
-                code = 1
-            os._exit(code)
-        children.append(pid)
-    return children
-
-
-def _stop_workers(children: list[int]) -> None:
-    for pid in children:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    for pid in children:
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
 
 
 # -- groups ---------------------------------------------------------------

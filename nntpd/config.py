@@ -36,6 +36,7 @@ class ServerSettings:
     tls_port: int = 0  # implicit TLS listener (563 in production); 0 = off
     feed_access: str = "loopback"  # who may relay articles with IHAVE (an access level)
     workers: int = 1  # server processes sharing the port (SO_REUSEPORT); limits apply per process
+    writer_process: bool = True  # SQLite, several workers: one process commits all posts (writer_link.py)
 
 
 @dataclass(frozen=True)

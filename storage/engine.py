@@ -59,6 +59,14 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def is_sqlite_file(url: str) -> bool:
+    """A SQLite database other processes can open (not in memory)."""
+    if not is_sqlite(url):
+        return False
+    database = make_url(url).database
+    return bool(database) and database != ":memory:" and not database.startswith("file::memory:")
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url

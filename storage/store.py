@@ -49,6 +49,7 @@ from .models import (
 )
 from .threads import rebuild
 from .writer import ArticleWriter, Poster, PostOutcome, PostRejected
+from .writer_link import WriterGone, WriterLink
 
 __all__ = [
     "OpenThread",
@@ -215,6 +216,7 @@ class Store(AccountStore, CommunityStore):
         self.path_host = path_host
         self._db = Database(url)
         self._writer = ArticleWriter(self._db, path_host)
+        self._link: WriterLink | None = None
         # On SQLite a lookup is a direct read on the loop's connection; on
         # engines reached through awaits, lookups that arrive together share a query.
         self._batch_lookups = not self._db.reads_inline
@@ -224,6 +226,8 @@ class Store(AccountStore, CommunityStore):
     async def close(self) -> None:
         await self._by_id.close()
         await self._by_number.close()
+        if self._link is not None:
+            await self._link.close()
         await self._writer.close()
         await self._db.dispose()
 
@@ -325,7 +329,20 @@ class Store(AccountStore, CommunityStore):
 
     async def post(self, article: Any, poster: Poster) -> PostOutcome:
         """Store a prepared article; raises PostRejected (answered 441)."""
+        if self._link is not None and self._link.usable:
+            try:
+                return await self._link.submit(article, poster)
+            except WriterGone:
+                pass
         return await self._writer.submit(article, poster)
+
+    def use_writer_process(self, link: WriterLink) -> None:
+        """Send posts to a writer process (writer_link.py) while it is there."""
+        self._link = link
+
+    @property
+    def article_writer(self) -> ArticleWriter:
+        return self._writer
 
     async def cancel(self, message_id: str, requester: Poster) -> None:
         """Withdraw an article (a cancel control message, RFC 5537 5.3).

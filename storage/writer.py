@@ -159,14 +159,19 @@ class ArticleWriter:
         self._task: asyncio.Task[None] | None = None
 
     async def submit(self, article: Any, poster: Poster, approve_id: int | None = None) -> PostOutcome:
+        # A poster that goes away cancels only its wait: the writer skips answering it.
+        return await self.enqueue(article, poster, approve_id)
+
+    def enqueue(self, article: Any, poster: Poster,
+                approve_id: int | None = None) -> asyncio.Future[PostOutcome]:
+        """Queue a post; the future is resolved once its batch is committed."""
         if self._task is None or self._task.done():
             self._queue = asyncio.Queue()
             self._task = asyncio.create_task(self._run(), name="article-writer")
         assert self._queue is not None
         future: asyncio.Future[PostOutcome] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(article, poster, future, approve_id))
-        # A poster that goes away cancels only its wait: the writer skips answering it.
-        return await future
+        return future
 
     async def approve(self, held_id: int) -> PostOutcome:
         stmt = select(_H).where(_H.c.id == held_id)

@@ -13,6 +13,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -24,8 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="workers need fork and SO_REUSEPORT")
 
 
-def nntpd(*args: str, db: Path) -> list[str]:
-    return [sys.executable, "-c", "from cli import main; main()",
+def nntpd(*args: str, db: Path, config: Path | None = None) -> list[str]:
+    options = ["--config", str(config)] if config else []
+    return [sys.executable, "-c", "from cli import main; main()", *options,
             "--database", f"sqlite+aiosqlite:///{db}", *args]
 
 
@@ -36,31 +39,64 @@ async def connect(port: int) -> Client:
     return client
 
 
-async def test_two_workers_share_port_and_number_articles_without_gaps(tmp_path):
+async def connect_when_up(port: int) -> Client:
+    """The first connection to a server that is starting (fails the test after ~5 s)."""
+    for _ in range(100):
+        try:
+            return await connect(port)
+        except OSError:
+            await asyncio.sleep(0.05)
+    pytest.fail("server did not start")
+
+
+class Served:
+    """`nntpd serve` running as a subprocess; ``err`` is its stderr once it has stopped."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], port: int) -> None:
+        self.proc = proc
+        self.port = port
+        self.err = b""
+
+    def children(self) -> set[int]:
+        return {int(line) for line in subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()}
+
+
+@asynccontextmanager
+async def served(tmp_path: Path, *serve_args: str, config: Path | None = None,
+                 groups: tuple[str, ...] = ()) -> AsyncIterator[Served]:
+    """init, create ``groups``, then serve until the block ends (SIGTERM; exit status 0 checked)."""
     db = tmp_path / "news.sqlite3"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run(nntpd("init", db=db), check=True, cwd=tmp_path, env=env, capture_output=True)
-    subprocess.run(nntpd("group", "create", "local.other", db=db), check=True, cwd=tmp_path,
-                   env=env, capture_output=True)
+    for group in groups:
+        subprocess.run(nntpd("group", "create", group, db=db), check=True, cwd=tmp_path,
+                       env=env, capture_output=True)
     port = free_port()
-    proc = subprocess.Popen(nntpd("serve", "--port", str(port), "--workers", "2", db=db),
+    proc = subprocess.Popen(nntpd("serve", "--port", str(port), *serve_args, db=db, config=config),
                             cwd=tmp_path, env=env, stderr=subprocess.PIPE)
+    handle = Served(proc, port)
     try:
-        for _ in range(100):
-            try:
-                probe = await connect(port)
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        else:
-            pytest.fail("server did not start")
+        probe = await connect_when_up(port)
         await probe.close()
-        workers = {int(line) for line in subprocess.run(
-            ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()}
-        assert len(workers) == 1, "one forked worker besides the parent"
+        yield handle
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, handle.err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, handle.err.decode()
+
+
+@pytest.mark.parametrize("writer_process", [True, False])
+async def test_two_workers_share_port_and_number_articles_without_gaps(tmp_path, writer_process):
+    """With the writer process, both workers hand it their posts; without, they take turns."""
+    config = tmp_path / "nntpd.toml"
+    config.write_text(f"[server]\nwriter_process = {str(writer_process).lower()}\n")
+    async with served(tmp_path, "--workers", "2", config=config, groups=("local.other",)) as server:
+        children = server.children()
+        assert len(children) == 1 + writer_process, "one forked worker besides the parent (+ writer)"
 
         async def poster(n: int) -> list[str]:
-            client = await connect(port)
+            client = await connect(server.port)
             try:
                 out = []
                 for k in range(5):
@@ -74,15 +110,36 @@ async def test_two_workers_share_port_and_number_articles_without_gaps(tmp_path)
 
         statuses = [s for batch in await asyncio.gather(*(poster(n) for n in range(20))) for s in batch]
         assert all(s.startswith("240") for s in statuses), statuses
-        client = await connect(port)
+        client = await connect(server.port)
         try:
             for group, expected in (("local.test", 100), ("local.other", 40)):
                 assert (await client.cmd(f"LISTGROUP {group}")).startswith(f"211 {expected} 1 {expected}")
                 assert await client.block() == [str(n) for n in range(1, expected + 1)]
         finally:
             await client.close()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=10)
-    assert proc.returncode == 0, err.decode()
-    assert b"2 workers" in err
+    assert b"2 workers" in server.err
+    announced = [line for line in server.err.decode().splitlines()
+                 if line.startswith("nntpd writer process ")]
+    if writer_process:
+        assert len(announced) == 1 and int(announced[0].split()[-1]) in children
+    else:
+        assert not announced
+
+
+async def test_serve_goes_on_posting_when_its_writer_process_is_killed(tmp_path):
+    """With workers, `nntpd serve` on SQLite forks a writer process; if it dies, they commit posts themselves."""
+    async with served(tmp_path, "--workers", "2") as server:
+        client = await connect(server.port)
+        try:
+            article = "From: a@example.com\nNewsgroups: local.test\nSubject: s\nMessage-ID: <k{}@example.com>\n\nb\n"
+            assert (await client.post(article.format(1))).startswith("240")
+            announced = server.proc.stderr.readline()  # type: ignore[union-attr]
+            while not announced.startswith(b"nntpd writer process "):
+                announced = server.proc.stderr.readline()  # type: ignore[union-attr]
+            os.kill(int(announced.split()[-1]), signal.SIGKILL)
+            await asyncio.sleep(0.2)
+            assert (await client.post(article.format(2))).startswith("240")
+            assert (await client.cmd("GROUP local.test")).startswith("211 2 1 2")
+        finally:
+            await client.close()
+    assert b"writer process gone (0 posts in flight)" in server.err
