@@ -153,7 +153,7 @@ async def bench(args: argparse.Namespace) -> int:
     inn: Inn | None = None
     log(f"nntpd bench: code {version}, "
         f"{'no workload' if args.no_workload else f'{args.articles:,} articles'}, "
-        f"{args.connections} connections, "
+        f"{args.connections} connections, ours as serve --workers {args.workers}, "
         f"client kinds: {', '.join(MODES[q] for q in modes)}; "
         f"{'with INN, ' if args.inn else ''}workdir {workdir}")
     if not args.no_snapshot:
@@ -417,8 +417,9 @@ def main() -> None:
                         help="request phases go on past their count until this long (default 2)")
     parser.add_argument("--seed", type=int, default=3977, help="random seed (default 3977)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    parser.add_argument("--workers", type=int, default=0,
-                        help="run our server as 'serve --workers N' (default: its own default, 1)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="run our server as 'serve --workers N' (default: one per CPU, "
+                             "as on a dedicated machine; 1: a single process)")
     parser.add_argument("--no-snapshot", action="store_true",
                         help="run the checkout's code itself, not a copy taken when the run starts")
     parser.add_argument("--modes", default="ordinary,quick-ack",
