@@ -137,7 +137,7 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
     async def run(announce: bool, link: socket.socket | None) -> None:
         store = ctx.store()
         if link is not None:
-            store.use_writer_process(WriterLink(link))
+            await store.use_writer_process(WriterLink(link))
         server = NNTPServer(settings, store)
         await server.start(host, port, reuse_port=workers > 1)
         # Objects alive after start-up (modules, statements, settings) live for good:

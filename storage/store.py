@@ -336,9 +336,10 @@ class Store(AccountStore, CommunityStore):
                 pass
         return await self._writer.submit(article, poster)
 
-    def use_writer_process(self, link: WriterLink) -> None:
+    async def use_writer_process(self, link: WriterLink) -> None:
         """Send posts to a writer process (writer_link.py) while it is there."""
         self._link = link
+        await link.open()
 
     @property
     def article_writer(self) -> ArticleWriter:

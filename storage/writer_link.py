@@ -94,12 +94,20 @@ class WriterLink:
     def usable(self) -> bool:
         return not self._gone
 
+    async def open(self) -> None:
+        """Start using the link (in the running loop).
+
+        Opened when the server starts rather than at the first post, so that a
+        writer that dies is noticed at once and no post is sent into a dead link.
+        """
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._open())
+        await asyncio.shield(self._opening)  # posts that come meanwhile wait for it too
+
     async def submit(self, article: Any, poster: Poster) -> PostOutcome:
         """Have the writer process store the article; WriterGone if it cannot be asked."""
         if self._outbox is None and not self._gone:
-            if self._opening is None:
-                self._opening = asyncio.ensure_future(self._open())
-            await asyncio.shield(self._opening)  # posts that come meanwhile wait for it too
+            await self.open()
         if self._gone or self._outbox is None:
             raise WriterGone()
         request = next(self._ids)

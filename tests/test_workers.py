@@ -137,9 +137,19 @@ async def test_serve_goes_on_posting_when_its_writer_process_is_killed(tmp_path)
             while not announced.startswith(b"nntpd writer process "):
                 announced = server.proc.stderr.readline()  # type: ignore[union-attr]
             os.kill(int(announced.split()[-1]), signal.SIGKILL)
-            await asyncio.sleep(0.2)
-            assert (await client.post(article.format(2))).startswith("240")
-            assert (await client.cmd("GROUP local.test")).startswith("211 2 1 2")
+            await asyncio.sleep(0.3)  # each worker notices on its own link
+
+            async def post_once(n: int) -> str:
+                other = await connect(server.port)
+                try:
+                    return await other.post(article.format(n))
+                finally:
+                    await other.close()
+
+            statuses = await asyncio.gather(*(post_once(n) for n in range(2, 10)))
+            assert all(s.startswith("240") for s in statuses), statuses
+            assert (await client.cmd("GROUP local.test")).startswith("211 9 1 9")
         finally:
             await client.close()
-    assert b"writer process gone (0 posts in flight)" in server.err
+    # Both workers had their link open and saw the writer go, before any post needed it.
+    assert server.err.count(b"writer process gone (0 posts in flight)") == 2, server.err.decode()

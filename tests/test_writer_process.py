@@ -33,7 +33,7 @@ class WriterSide:
 async def with_writer(handle: ServerHandle) -> AsyncIterator[WriterSide]:
     writer_end, server_end = socket.socketpair()
     side = WriterSide(Store(handle.url, path_host=WRITER_HOST), writer_end)
-    handle.store.use_writer_process(WriterLink(server_end))
+    await handle.store.use_writer_process(WriterLink(server_end))
     try:
         yield side
     finally:
@@ -101,7 +101,7 @@ async def test_a_post_in_flight_when_the_writer_dies_is_not_acknowledged(tmp_pat
         writer_end, server_end = socket.socketpair()
         writer_store = Store(handle.url, path_host=WRITER_HOST)
         task = asyncio.create_task(serve_writer(writer_store.article_writer, [writer_end]))
-        handle.store.use_writer_process(WriterLink(server_end))
+        await handle.store.use_writer_process(WriterLink(server_end))
         relayed = ("Path: peer.example!not-for-mail\r\nFrom: feed@example.com\r\n"
                    "Newsgroups: local.test\r\nSubject: relayed\r\n"
                    "Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
