@@ -254,3 +254,15 @@ def test_database_override_does_not_hide_config_errors(clean):
     path = write(clean / "c.toml", "[server]\nbogus = 1\n")
     with pytest.raises(ConfigError):
         load_settings(str(path), "sqlite+aiosqlite:///override.db")
+
+
+def test_example_file_lists_the_built_in_defaults(clean):
+    """config.example.toml says it shows every key with its default: it must load to exactly those."""
+    example = Path(__file__).resolve().parent.parent / "config.example.toml"
+    assert load_settings(str(example)) == Settings()
+    text = example.read_text(encoding="utf-8")
+    for section in dataclasses.fields(Settings):
+        value = getattr(Settings(), section.name)
+        if dataclasses.is_dataclass(value):
+            for key in dataclasses.fields(value):
+                assert f"\n{key.name} = " in text or f"\n# {key.name} = " in text, (section.name, key.name)
