@@ -136,25 +136,25 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
 
     async def run(announce: bool, link: socket.socket | None) -> None:
         store = ctx.store()
-        if link is not None:
-            await store.use_writer_process(WriterLink(link))
         server = NNTPServer(settings, store)
-        await server.start(host, port, reuse_port=workers > 1)
-        # Objects alive after start-up (modules, statements, settings) live for good:
-        # keep them out of later full collections, which otherwise pause every client.
-        gc.freeze()
-        if announce:
-            for sock in server.sockets:
-                name = sock.getsockname()
-                click.echo(f"nntpd listening on {name[0]}:{name[1]}"
-                           f"{f' ({workers} workers)' if workers > 1 else ''}", err=True)
-            if link is not None:
-                click.echo(f"nntpd writer process {writer}", err=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         try:
+            if link is not None:
+                await store.use_writer_process(WriterLink(link))
+            await server.start(host, port, reuse_port=workers > 1)
+            # Objects alive after start-up (modules, statements, settings) live for good:
+            # keep them out of later full collections, which otherwise pause every client.
+            gc.freeze()
+            if announce:
+                for sock in server.sockets:
+                    name = sock.getsockname()
+                    click.echo(f"nntpd listening on {name[0]}:{name[1]}"
+                               f"{f' ({workers} workers)' if workers > 1 else ''}", err=True)
+                if link is not None:
+                    click.echo(f"nntpd writer process {writer}", err=True)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
             await stop.wait()
         finally:
             await server.close()

@@ -147,6 +147,9 @@ class WriterLink:
                         future.set_exception(PostRejected(reason, retry=retry))
         except (ConnectionError, OSError) as exc:
             log.error("link to the writer process failed: %s", exc)
+        except asyncio.CancelledError:
+            self._gone = True  # this process is stopping: the writer is not gone
+            raise
         finally:
             self._lost()
 

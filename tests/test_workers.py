@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -153,3 +154,20 @@ async def test_serve_goes_on_posting_when_its_writer_process_is_killed(tmp_path)
             await client.close()
     # Both workers had their link open and saw the writer go, before any post needed it.
     assert server.err.count(b"writer process gone (0 posts in flight)") == 2, server.err.decode()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_a_port_in_use_fails_cleanly(tmp_path, workers):
+    """A port already taken: exit status 1, one clear line, no process left, no false alarm."""
+    db = tmp_path / "news.sqlite3"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run(nntpd("init", db=db), check=True, cwd=tmp_path, env=env, capture_output=True)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(nntpd("serve", "--port", str(port), "--workers", workers, db=db),
+                              cwd=tmp_path, env=env, capture_output=True, timeout=30)
+    assert proc.returncode == 1
+    assert b"Error: cannot listen" in proc.stderr
+    assert b"writer process gone" not in proc.stderr, proc.stderr.decode()
