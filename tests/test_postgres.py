@@ -57,6 +57,7 @@ from nntp_helpers import group_info, listgroup, make_article, unique_id  # noqa:
 from nntpd.article import prepare_article  # noqa: E402
 from nntpd.commands.posting import anonymous_poster  # noqa: E402
 from nntpd.config import Settings  # noqa: E402
+import storage.community  # noqa: E402
 from storage import PostRejected  # noqa: E402
 from storage.models import Base  # noqa: E402
 
@@ -356,8 +357,10 @@ async def test_moderation_queue(client, pg):
     assert (await client.cmd("STAT <m2@x>")).startswith("430")
 
 
-async def test_accounts_roles_views_threads_and_report(client, pg):
+@pytest.mark.parametrize("view_scan_limit", [10_000, 0], ids=["from-group", "from-threads"])
+async def test_accounts_roles_views_threads_and_report(client, pg, view_scan_limit, monkeypatch):
     """Issue 4 on PostgreSQL: roles, X-Poster-Role, the view groups, `threads` and `report`."""
+    monkeypatch.setattr(storage.community, "VIEW_SCAN_LIMIT", view_scan_limit)
     for name in ("bob", "sam"):
         await cli(pg.url, "user", "add", name, "--email", f"{name}@example.com", "--password-stdin",
                   input=PASSWORD + "\n")

@@ -26,6 +26,7 @@ import pytest
 from conftest import Client, ServerHandle, start_server
 from nntpd.config import Settings, ViewSettings
 from nntpd.passwords import hash_password
+import storage.community
 from storage import StoreError
 
 PASSWORD = "pw-123456"
@@ -150,8 +151,11 @@ async def _world(tmp_path: Path, settings: Settings | None = None) -> World:
     return world
 
 
-@pytest.fixture
-async def world(tmp_path: Path):
+@pytest.fixture(params=["from-group", "from-threads"])
+async def world(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """Every scenario runs with both ways a view's GROUP is counted (small and large groups)."""
+    if request.param == "from-threads":
+        monkeypatch.setattr(storage.community, "VIEW_SCAN_LIMIT", 0)
     w = await _world(tmp_path)
     try:
         yield w
