@@ -1,18 +1,21 @@
 """One writer process for the server's posts (SQLite): INN's nnrpd/innd split.
 
 Why: on SQLite every commit is serialised anyway, and a server process that
-both speaks NNTP and commits spends about 60% of a post's CPU on the
-protocol and 40% in the transaction, all on one core. With a writer process
-the server processes parse and answer while the writer commits on another
-core, and posts from every server process meet in one queue, so the group
-commits grow instead of taking turns on the write lock.
+both speaks NNTP and commits spends about 40% of a post's CPU on the
+protocol and 60% on storing it, all on one core. With a writer process the
+server processes parse and answer while the writer commits on another core,
+and posts from every server process meet in one queue, so the group commits
+grow instead of taking turns on the write lock (which made two workers post
+slower than one). Measured on two cores it posts about as fast as one
+process: the hand-off costs CPU too (bench/RESULTS.md).
 
 The link is a socket pair made before the fork. The server side
 (``WriterLink``) sends the prepared article's fields; the writer side
 (``serve_writer``) feeds them to its ``ArticleWriter`` and sends back each
 outcome once it is committed, so 240 still means committed. Everything one
 side has to send in a loop turn goes in one frame (a 4-byte length and a
-pickle), so a batch of posts costs one system call each way.
+pickle; both ends are this program's own forked processes), so a batch of
+posts costs one system call each way.
 
 If the writer process goes away, posts waiting for it fail as transient
 (441, or 436 for IHAVE) and later posts are committed by the server
