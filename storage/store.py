@@ -48,8 +48,8 @@ from .models import (
     Thread,
 )
 from .threads import rebuild
-from .writer import ArticleWriter, Poster, PostOutcome, PostRejected
-from .writer_link import WriterGone, WriterLink
+from .writer import ArticleWriter, DuplicateArticle, Poster, PostOutcome, PostRejected
+from .writer_link import WriterGone, WriterLink, WriterLost
 
 __all__ = [
     "OpenThread",
@@ -332,9 +332,21 @@ class Store(AccountStore, CommunityStore):
         if self._link is not None and self._link.usable:
             try:
                 return await self._link.submit(article, poster)
+            except WriterLost:
+                return await self._post_again(article, poster)
             except WriterGone:
                 pass
         return await self._writer.submit(article, poster)
+
+    async def _post_again(self, article: Any, poster: Poster) -> PostOutcome:
+        """A post the writer process got before it went away: store it here unless it did."""
+        try:
+            return await self._writer.submit(article, poster)
+        except DuplicateArticle:
+            stored = await self.article_by_id(article.message_id)
+            if stored is None or (stored.header, stored.body) != (article.header, article.body):
+                raise  # another article (or a held one) has this Message-ID
+            return PostOutcome(article.message_id, {})  # the writer committed it
 
     async def use_writer_process(self, link: WriterLink) -> None:
         """Send posts to a writer process (writer_link.py) while it is there."""

@@ -120,6 +120,13 @@ class PostRejected(Exception):
         self.retry = retry
 
 
+class DuplicateArticle(PostRejected):
+    """An article with this Message-ID is already stored (or held)."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"Duplicate Message-ID {message_id}")
+
+
 @dataclass(slots=True)
 class StoredArticle:
     """A prepared article rebuilt from the moderation queue."""
@@ -209,7 +216,7 @@ class ArticleWriter:
                     try:
                         await self._commit([pending])
                     except IntegrityError:
-                        _fail(pending, PostRejected(f"Duplicate Message-ID {pending.article.message_id}"))
+                        _fail(pending, DuplicateArticle(pending.article.message_id))
                     except Exception as exc:  # noqa: BLE001 - reported to the poster
                         log.exception("posting failed")
                         _fail(pending, PostRejected(f"storage error ({exc.__class__.__name__}); try again later", retry=True))
@@ -265,7 +272,7 @@ class ArticleWriter:
             article = pending.article
             mid = article.message_id
             if mid in taken or (mid in held_ids and held_ids[mid] != pending.approve_id):
-                results.append((pending, PostRejected(f"Duplicate Message-ID {mid}")))
+                results.append((pending, DuplicateArticle(mid)))
                 continue
             missing = [g for g in article.newsgroups if g not in status]
             if missing:

@@ -17,9 +17,10 @@ side has to send in a loop turn goes in one frame (a 4-byte length and a
 pickle; both ends are this program's own forked processes), so a batch of
 posts costs one system call each way.
 
-If the writer process goes away, posts waiting for it fail as transient
-(441, or 436 for IHAVE) and later posts are committed by the server
-process itself: the same write lock keeps the two paths apart.
+If the writer process goes away, the server process commits posts itself
+(the same write lock keeps the two paths apart); a post the writer had
+already received is committed again unless it is already stored, so it is
+neither lost nor stored twice (the Message-ID is unique).
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ _ARTICLE_FIELDS = attrgetter(*(f.name for f in fields(StoredArticle)))
 
 class WriterGone(Exception):
     """The link to the writer process is closed; commit in this process instead."""
+
+
+class WriterLost(WriterGone):
+    """The writer went away after it got the post: it may or may not have committed it."""
 
 
 def _frame(items: list[Any]) -> bytes:
@@ -163,8 +168,7 @@ class WriterLink:
                       len(self._pending))
         for future in self._pending.values():
             if not future.done():
-                future.set_exception(PostRejected(
-                    "storage writer restarted; try again later", retry=True))
+                future.set_exception(WriterLost())
 
     async def close(self) -> None:
         self._gone = True
