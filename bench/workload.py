@@ -16,7 +16,7 @@ import gc
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -327,6 +327,40 @@ async def select_group(conn: Conn, target: Target, count: int, phase: Phase, err
     return True
 
 
+async def whole_group_answers(conn: Any, target: Target, phase: Phase, errors: Errors,
+                              command: str, code: bytes, count: int, repeat: int,
+                              min_seconds: float) -> AsyncIterator[tuple[int, bool, list[bytes]]]:
+    """Send ``command`` (a whole-group OVER or HDR) ``repeat`` times, and more until
+    ``min_seconds`` of answers (at most 40 times ``repeat``); each answer is timed into ``phase``.
+
+    Yields (run, first, lines) for the first answer and for each later one that differs
+    from it; one equal byte for byte counts ``count`` lines without being split again.
+    """
+    first_raw: bytes | None = None
+    run = -1
+    while (run := run + 1) < repeat or (run < repeat * 40 and phase.seconds < min_seconds):
+        t0 = time.perf_counter()
+        status, raw = await conn.request(command, code)
+        if raw is None:
+            errors.add(phase, f"{command} answered {status!r}", target.where)
+            continue
+        elapsed = time.perf_counter() - t0
+        phase.latencies.append(elapsed)
+        phase.seconds += elapsed
+        phase.ops += 1
+        if raw == first_raw:
+            phase.lines += count
+            continue
+        lines = split_block(raw)
+        phase.lines += len(lines)
+        if len(lines) != count:
+            errors.add(phase, f"{command} gave {len(lines)} lines, expected {count}", target.where)
+        first = first_raw is None
+        if first:
+            first_raw = raw
+        yield run, first, lines
+
+
 async def phase_over_all(target: Target, count: int, repeat: int, errors: Errors,
                          by_id: dict[str, Post], min_seconds: float = 0.0,
                          ) -> tuple[Phase, dict[int, Post]]:
@@ -341,34 +375,16 @@ async def phase_over_all(target: Target, count: int, repeat: int, errors: Errors
     numbers: dict[int, Post] = {}
     verified: list[bytes] = [b""]
     phase.verified = verified  # type: ignore[attr-defined]
-    first_raw = b""
     conn = await target.connect()
     try:
         if not await select_group(conn, target, count, phase, errors):
             return phase, numbers
-        run = -1
-        while (run := run + 1) < repeat or (run < repeat * 40 and phase.seconds < min_seconds):
-            t0 = time.perf_counter()
-            status, raw = await conn.request("OVER 1-", b"224")
-            if raw is None:
-                errors.add(phase, f"OVER 1- answered {status!r}", target.where)
-                continue
-            elapsed = time.perf_counter() - t0
-            phase.latencies.append(elapsed)
-            phase.seconds += elapsed
-            phase.ops += 1
-            if run > 0 and raw == first_raw:
-                phase.lines += count
-                continue
-            lines = split_block(raw)
-            phase.lines += len(lines)
-            if run == 0:
-                first_raw = raw
-            if len(lines) != count:
-                errors.add(phase, f"OVER 1- gave {len(lines)} lines, expected {count}", target.where)
+        answers = whole_group_answers(conn, target, phase, errors, "OVER 1-", b"224", count,
+                                      repeat, min_seconds)
+        async for run, first, lines in answers:
             for expected, line in enumerate(lines, 1):
                 fields = line.split(b"\t")
-                if run == 0:
+                if first:
                     post = by_id.get(fields[4].decode(errors="replace")) if len(fields) > 4 else None
                     if post is None:
                         errors.add(phase, f"line {expected}: unknown Message-ID {line[:100]!r}",
@@ -533,31 +549,13 @@ async def phase_hdr(target: Target, numbers: Mapping[int, Post], repeat: int,
                     errors: Errors, min_seconds: float = 0.0) -> Phase:
     phase = Phase("HDR Subject whole group", unit="lines/s")
     count = len(numbers)
-    first_raw = b""
     conn = await target.connect()
     try:
         if not await select_group(conn, target, count, phase, errors):
             return phase
-        run = -1
-        while (run := run + 1) < repeat or (run < repeat * 40 and phase.seconds < min_seconds):
-            t0 = time.perf_counter()
-            status, raw = await conn.request("HDR Subject 1-", b"225")
-            if raw is None:
-                errors.add(phase, f"HDR Subject 1- answered {status!r}", target.where)
-                continue
-            elapsed = time.perf_counter() - t0
-            phase.latencies.append(elapsed)
-            phase.seconds += elapsed
-            phase.ops += 1
-            if first_raw and raw == first_raw:
-                phase.lines += count
-                continue
-            lines = split_block(raw)
-            phase.lines += len(lines)
-            if not first_raw:
-                first_raw = raw
-            if len(lines) != count:
-                errors.add(phase, f"HDR gave {len(lines)} lines, expected {count}", target.where)
+        answers = whole_group_answers(conn, target, phase, errors, "HDR Subject 1-", b"225", count,
+                                      repeat, min_seconds)
+        async for _run, _first, lines in answers:
             for number, line in enumerate(lines, 1):
                 want = b"%d %s" % (number, numbers[number].expect[0]) if number in numbers else None
                 if line != want:
