@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -171,21 +172,40 @@ class Database:
             raise
 
     def _write_inline(self, fn: Callable[..., T], args: tuple[Any, ...]) -> tuple[bool, T | None]:
-        """With the write lock held: (True, result), or (False, None) if SQLite was busy."""
+        """With the write lock held: (True, result), or (False, None) if SQLite was busy.
+
+        BEGIN and COMMIT go straight to the sqlite3 connection: through
+        SQLAlchemy's transaction and its events they cost ~60 us more per
+        group commit, a tenth of a small batch's transaction.
+        """
         if self._inline_write is None:
             self._inline_write = self._write_sync.connect()
             # Never wait on the loop: a database busy with a writer that does not take
             # our lock (another program) sends the batch to the write thread.
             self._inline_write.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
         conn = self._inline_write
+        driver = conn.connection.dbapi_connection
+        assert driver is not None
         try:
-            transaction = conn.begin()
-        except DBAPIError:
+            driver.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:
             self._inline_write = None
             conn.invalidate()
             return False, None
-        with transaction:
-            return True, fn(conn, *args)
+        try:
+            result = fn(conn, *args)
+            if conn.in_transaction():  # fn also used conn.execute: SQLAlchemy joined in
+                conn.commit()
+            else:
+                driver.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction():
+                conn.rollback()
+            if driver.in_transaction:
+                driver.execute("ROLLBACK")
+            raise
+        self._checkpointer.nudge()
+        return True, result
 
     async def dispose(self) -> None:
         if self._sqlite:
@@ -340,5 +360,6 @@ def _sqlite_setup(engine: Engine, begin: str | None, checkpointer: _Checkpointer
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if begin is not None:
+        # Inline writes open the transaction on the driver before SQLAlchemy joins in.
+        if begin is not None and not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
             conn.exec_driver_sql(begin)
