@@ -22,7 +22,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.dml import Insert
-from sqlalchemy.types import DateTime, TypeEngine
+from sqlalchemy.types import DateTime, LargeBinary, TypeEngine
 
 Row = Sequence[Any]
 
@@ -35,6 +35,9 @@ class Statements(Protocol):
 
     def many(self, stmt: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run a DML statement once per parameter set (executemany)."""
+
+    def insert_ids(self, stmt: Insert, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Insert the rows (executemany); their new primary keys, in order."""
 
 
 class CoreStatements:
@@ -52,6 +55,13 @@ class CoreStatements:
     def many(self, stmt: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
             self.conn.execute(stmt, list(rows))
+
+    def insert_ids(self, stmt: Insert, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        if not rows:
+            return []
+        (key,) = stmt.table.primary_key.columns  # type: ignore[attr-defined]
+        returning = stmt.returning(key, sort_by_parameter_order=True)
+        return list(self.conn.execute(returning, list(rows)).scalars())
 
 
 class _Compiled:
@@ -73,6 +83,7 @@ class _Compiled:
         self.binds: dict[str, Callable[[Any], Any]] = {
             name: _memoized(process) if _is_datetime(c.binds[name].type) else process
             for name, process in c._bind_processors.items()  # type: ignore[attr-defined]
+            if not isinstance(c.binds[name].type, LargeBinary)  # sqlite3 binds bytes as they are
         }
         self.expanding = frozenset(name for name, b in c.binds.items() if b.expanding)
         processors = [
@@ -178,6 +189,16 @@ class DriverStatements:
             self.driver.executemany(compiled.sql, values)
         except sqlite3.Error as exc:
             raise _wrapped(compiled.sql, values, exc) from exc
+
+    def insert_ids(self, stmt: Insert, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """SQLite numbers rows inserted one after another in a write transaction
+        consecutively (largest rowid + 1; the tables here have INTEGER PRIMARY KEYs
+        without AUTOINCREMENT), so the last one's rowid gives them all."""
+        if not rows:
+            return []
+        self.many(stmt, rows)
+        (last,) = self.driver.execute("SELECT last_insert_rowid()").fetchone()
+        return list(range(last - len(rows) + 1, last + 1))
 
 
 def _is_datetime(type_: Any) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, null, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy import Connection
 
@@ -48,15 +48,18 @@ _HELD_FIELDS = ("newsgroups", "subject", "from_", "date", "references", "thread_
                 "bytes", "lines", "overview")
 
 # Built once: a Core statement built per call costs ~4x its execution here.
-_TAKEN_IDS = select(_A.c.message_id).where(_A.c.message_id.in_(bindparam("ids", expanding=True)))
-_HELD_IDS = select(_H.c.message_id, _H.c.id).where(_H.c.message_id.in_(bindparam("ids", expanding=True)))
+# Which of the batch's Message-IDs are stored (held_id NULL) or held for moderation.
+_KNOWN_IDS = union_all(
+    select(_A.c.message_id, null().label("held_id"))
+    .where(_A.c.message_id.in_(bindparam("ids", expanding=True))),
+    select(_H.c.message_id, _H.c.id).where(_H.c.message_id.in_(bindparam("held", expanding=True))),
+)
 _GROUP_STATUS = select(_G.c.name, _G.c.status).where(_G.c.name.in_(bindparam("names", expanding=True)))
 _BUMP_GROUP = (
     update(_G).where(_G.c.name == bindparam("b_name"))
     .values(high=_G.c.high + bindparam("n"), count=_G.c.count + bindparam("n"))
     .returning(_G.c.id, _G.c.high)
 )
-_ARTICLE_IDS = select(_A.c.message_id, _A.c.id).where(_A.c.message_id.in_(bindparam("ids", expanding=True)))
 # FOR UPDATE (ignored by SQLite, whose writers are serialized anyway): on PostgreSQL two
 # processes posting to one thread from different groups must not both read the old figures.
 _THREADS = (
@@ -262,8 +265,13 @@ class ArticleWriter:
     ) -> tuple[list[_Pending], list[_Pending]]:
         """Split a batch into accepted, held and refused (refusals go into results)."""
         ids = [p.article.message_id for p in batch]
-        taken = {r[0] for r in st.all(_TAKEN_IDS, {"ids": ids})}
-        held_ids = {r[0]: r[1] for r in st.all(_HELD_IDS, {"ids": ids})}
+        taken: set[str] = set()
+        held_ids: dict[str, int] = {}
+        for mid, held_id in st.all(_KNOWN_IDS, {"ids": ids, "held": ids}):
+            if held_id is None:
+                taken.add(mid)
+            else:
+                held_ids[mid] = held_id
         names = {g for p in batch for g in p.article.newsgroups}
         status = {r[0]: r[1] for r in st.all(_GROUP_STATUS, {"names": list(names)})}
         accepted: list[_Pending] = []
@@ -315,13 +323,7 @@ class ArticleWriter:
                 "author_key": pending.poster.author_key, "poster_account": pending.poster.account,
                 "poster_role": pending.poster.role,
             })
-        # executemany without RETURNING is one batched statement; the ids are
-        # then read back by Message-ID (unique, and ours inside this transaction).
-        st.many(_INSERT_ARTICLE, article_rows)
-        id_of = {r[0]: r[1] for r in st.all(
-            _ARTICLE_IDS, {"ids": [row["message_id"] for row in article_rows]}
-        )}
-        ids = [id_of[row["message_id"]] for row in article_rows]
+        ids = st.insert_ids(_INSERT_ARTICLE, article_rows)
         membership_rows = []
         for pending, article_id, row in zip(accepted, ids, article_rows):
             role = pending.poster.role if pending.poster.role in TRUSTED_ROLES else None
