@@ -120,6 +120,7 @@ class HeldInfo:
 _G = Group.__table__
 _A = Article.__table__
 _M = Membership.__table__
+_H = HeldArticle.__table__
 
 # The low water mark is the lowest number present (cancels can remove the first
 # articles); min() over the (group, number) primary key is one index probe.
@@ -135,6 +136,7 @@ _ARTICLE_BY_NUMBER = (
     .join(_A, _A.c.id == _M.c.article_id)
     .where(_M.c.group_id == bindparam("gid"), _M.c.number == bindparam("num"))
 )
+_HELD_COPY = select(_H.c.header, _H.c.body).where(_H.c.message_id == bindparam("mid"))
 _ARTICLE_BY_ID = select(_A.c.message_id, _A.c.header, _A.c.body, _A.c.xref).where(
     _A.c.message_id == bindparam("mid")
 )
@@ -343,10 +345,14 @@ class Store(AccountStore, CommunityStore):
         try:
             return await self._writer.submit(article, poster)
         except DuplicateArticle:
+            ours = (article.header, article.body)
             stored = await self.article_by_id(article.message_id)
-            if stored is None or (stored.header, stored.body) != (article.header, article.body):
-                raise  # another article (or a held one) has this Message-ID
-            return PostOutcome(article.message_id, {})  # the writer committed it
+            if stored is not None and (stored.header, stored.body) == ours:
+                return PostOutcome(article.message_id, {})  # the writer committed it
+            held = await self._first(_HELD_COPY, {"mid": article.message_id})
+            if held is not None and tuple(held) == ours:
+                return PostOutcome(article.message_id, {}, held=True)  # the writer held it
+            raise  # another article (or a held one) has this Message-ID
 
     async def use_writer_process(self, link: WriterLink) -> None:
         """Send posts to a writer process (writer_link.py) while it is there."""

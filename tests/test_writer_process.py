@@ -133,6 +133,34 @@ async def test_a_post_in_flight_when_the_writer_dies_is_stored_once(tmp_path):
             await writer_store.close()
 
 
+async def test_a_held_post_in_flight_when_the_writer_dies_is_answered_held(tmp_path):
+    """A post to a moderated group the writer got before it went away: 240 "held", queued once.
+
+    Whichever side holds it first (the cut-off writer when the lock frees, or
+    the server posting again), the other finds the same article in the queue.
+    """
+    async with running(tmp_path) as handle:
+        await handle.store.create_group("local.moderated", status="m")
+        writer_end, server_end = socket.socketpair()
+        writer_store = Store(handle.url, path_host=WRITER_HOST)
+        task = asyncio.create_task(serve_writer(writer_store.article_writer, [writer_end]))
+        await handle.store.use_writer_process(WriterLink(server_end))
+        try:
+            async with write_lock_held(handle.db_path, 1), connected(handle) as poster:
+                posted = asyncio.create_task(poster.post(article(1, "local.moderated")))
+                await asyncio.sleep(0.5)  # the writer has it and waits for the lock
+                assert not posted.done()
+                writer_end.shutdown(socket.SHUT_RDWR)  # the writer process dies
+                answer = await asyncio.wait_for(posted, 10)
+                assert answer.startswith("240") and "held for moderation" in answer, answer
+            await asyncio.sleep(0.5)  # the cut-off writer has held it or found it held
+            assert [h.message_id for h in await handle.store.held()] == ["<wp1@example.com>"]
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await writer_store.close()
+
+
 async def test_posting_again_refuses_another_article_with_the_same_message_id(tmp_path):
     """After the writer went away, a duplicate is this post only if header and body match."""
     async with running(tmp_path) as handle, connected(handle) as client:
