@@ -8,7 +8,6 @@ import gc
 import getpass
 import json
 import logging
-import os
 import re
 import signal
 import socket
