@@ -214,8 +214,8 @@ async def run_million(args: Any, workdir: Path, cfg: WorkloadSettings, modes: li
             record(quickack, phase)
         out["server_alive"] = server.alive()
     finally:
-        code = server.stop()
-        out["exit_status"] = code
+        status = server.stop()
+        out["exit_status"] = status
         if errors.items:
             out["log_tail"] = server.log_tail()
 
