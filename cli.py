@@ -135,7 +135,7 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
 
     async def run(announce: bool, link: socket.socket | None) -> None:
         store = ctx.store()
-        server = NNTPServer(settings, store)
+        server = NNTPServer(settings, store, guards)
         try:
             if link is not None:
                 await store.use_writer_process(WriterLink(link))
@@ -161,6 +161,10 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
 
     try:
         asyncio.run(check())
+        guards = None
+        if workers > 1:  # limits count for the whole server: the workers share these counts
+            from nntpd.shared_guards import shared_guards
+            guards = shared_guards(settings)
         writer = 0
         links: list[socket.socket | None] = [None] * workers
         if workers > 1 and settings.server.writer_process and is_sqlite_file(settings.database.url):

@@ -12,12 +12,12 @@ import asyncio
 import logging
 import socket
 import ssl
-from collections import Counter
 
 from storage import Store
 
 from .commands.session_cmds import greeting
 from .config import Settings
+from .guards import Guards
 from .protocol import (
     END_OF_BLOCK,
     BlockReceiver,
@@ -94,13 +94,13 @@ def raise_fd_limit(connections: int) -> int:
 
 
 class NNTPServer:
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, guards: Guards | None = None) -> None:
+        """``guards`` shared with other processes (shared_guards.py), else this process's own."""
         self.settings = settings
         self.store = store
-        self.ctx = ServerContext(settings, store, tls_context(settings))
+        self.ctx = ServerContext(settings, store, tls_context(settings), guards)
         self._servers: list[asyncio.AbstractServer] = []
-        self._per_address: Counter[str] = Counter()
-        self._connections = 0
+        self._connections = 0  # open in this process
 
     @property
     def sockets(self) -> list[socket.socket]:
@@ -143,14 +143,6 @@ class NNTPServer:
             await server.wait_closed()
         self._servers.clear()
 
-    def _admit(self, address: str) -> str | None:
-        cfg = self.settings.server
-        if self._connections >= cfg.max_connections:
-            return "too many connections"
-        if self._per_address[address] >= cfg.max_connections_per_address:
-            return "too many connections from your address"
-        return None
-
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                       secure: bool = False) -> None:
         peer = writer.get_extra_info("peername") or ("?", 0)
@@ -158,14 +150,14 @@ class NNTPServer:
         sock = writer.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        refusal = self._admit(address)
+        limits = self.ctx.guards.connections
+        refusal = limits.admit(address)
         if refusal:
             log.warning("%s: refused: %s", address, refusal)
             writer.write(status(400, f"Service temporarily unavailable: {refusal}"))
             await _close(writer)
             return
         self._connections += 1
-        self._per_address[address] += 1
         session = Session(self.ctx, address=address, port=int(peer[1]), secure=secure)
         try:
             await self._converse(session, reader, writer)
@@ -181,9 +173,7 @@ class NNTPServer:
                 pass
         finally:
             self._connections -= 1
-            self._per_address[address] -= 1
-            if self._per_address[address] <= 0:
-                del self._per_address[address]
+            limits.release(address)
             await _close(writer)
 
     async def _converse(self, session: Session, reader: asyncio.StreamReader,

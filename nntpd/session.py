@@ -25,7 +25,7 @@ from storage import AccountInfo, GroupInfo, Store
 from .access import TRUSTED, AccessPolicy, Who
 from .commands import load_all
 from .config import Settings
-from .guards import LoginThrottle, RateLimiter
+from .guards import Guards
 from .protocol import Command, NNTPError, Response
 
 log = logging.getLogger("nntpd.session")
@@ -36,15 +36,15 @@ COMMANDS = load_all()
 class ServerContext:
     """What all sessions of one server share: store, settings, policy, guards, TLS."""
 
-    def __init__(self, settings: Settings, store: Store, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store, tls: ssl.SSLContext | None = None,
+                 guards: Guards | None = None) -> None:
         self.settings = settings
         self.store = store
         self.tls = tls
         self.policy = AccessPolicy(settings.access)
-        self.post_rate = RateLimiter(settings.server.posts_per_minute)
-        auth = settings.auth
-        self.logins = LoginThrottle(auth.failure_delay, auth.max_failure_delay,
-                                    auth.lockout_failures, auth.lockout_seconds)
+        self.guards = guards if guards is not None else Guards.local(settings)
+        self.post_rate = self.guards.post_rate
+        self.logins = self.guards.logins
 
 
 def is_loopback(address: str) -> bool:

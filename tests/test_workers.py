@@ -23,6 +23,7 @@ import pytest
 from conftest import Client, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery"
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="workers need fork and SO_REUSEPORT")
 
@@ -65,14 +66,19 @@ class Served:
 
 @asynccontextmanager
 async def served(tmp_path: Path, *serve_args: str, config: Path | None = None,
-                 groups: tuple[str, ...] = ()) -> AsyncIterator[Served]:
-    """init, create ``groups``, then serve until the block ends (SIGTERM; exit status 0 checked)."""
+                 groups: tuple[str, ...] = (), users: tuple[str, ...] = ()) -> AsyncIterator[Served]:
+    """init, create ``groups`` and ``users`` (password PASSWORD), then serve until the block
+    ends (SIGTERM; exit status 0 checked)."""
     db = tmp_path / "news.sqlite3"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run(nntpd("init", db=db), check=True, cwd=tmp_path, env=env, capture_output=True)
     for group in groups:
         subprocess.run(nntpd("group", "create", group, db=db), check=True, cwd=tmp_path,
                        env=env, capture_output=True)
+    for user in users:
+        subprocess.run(nntpd("user", "add", user, "--email", f"{user}@example.com",
+                             "--password-stdin", db=db),
+                       check=True, cwd=tmp_path, env=env, capture_output=True, input=PASSWORD.encode())
     port = free_port()
     proc = subprocess.Popen(nntpd("serve", "--port", str(port), *serve_args, db=db, config=config),
                             cwd=tmp_path, env=env, stderr=subprocess.PIPE)
@@ -171,3 +177,78 @@ def test_serve_on_a_port_in_use_fails_cleanly(tmp_path, workers):
     assert proc.returncode == 1
     assert b"Error: cannot listen" in proc.stderr
     assert b"writer process gone" not in proc.stderr, proc.stderr.decode()
+
+
+# -- limits count for the whole server, not per worker -----------------------------------------
+# With two workers the kernel spreads connections over both; were the counts per process,
+# each test below would let a client through on the worker that had not seen it yet.
+
+
+async def _login(port: int, password: str = PASSWORD) -> tuple[Client, str]:
+    client = await connect(port)
+    assert (await client.cmd("AUTHINFO USER alice")).startswith("381")
+    return client, await client.cmd(f"AUTHINFO PASS {password}")
+
+
+async def test_account_lockout_counts_failures_on_every_worker(tmp_path):
+    """RFC 4643 2.3 lets a server refuse logins (481); lockout_failures is for the whole server."""
+    config = tmp_path / "nntpd.toml"
+    config.write_text("[auth]\nfailure_delay = 0.0\nlockout_failures = 6\nlockout_seconds = 60\n")
+    async with served(tmp_path, "--workers", "2", config=config, users=("alice",)) as server:
+        for _ in range(6):  # one failure per connection: they land on both workers
+            client, status = await _login(server.port, "wrong-password")
+            assert status.startswith("481"), status
+            await client.close()
+        for _ in range(6):
+            client, status = await _login(server.port)
+            assert status.startswith("481"), "alice is locked on every worker"
+            await client.close()
+
+
+async def test_post_rate_limit_counts_posts_on_every_worker(tmp_path):
+    config = tmp_path / "nntpd.toml"
+    config.write_text("[server]\nposts_per_minute = 2\n")
+    async with served(tmp_path, "--workers", "2", config=config, users=("alice",)) as server:
+        statuses = []
+        for n in range(6):
+            client, status = await _login(server.port)
+            assert status.startswith("281"), status
+            statuses.append(await client.post(
+                f"From: alice@example.com\nNewsgroups: local.test\nSubject: s\n"
+                f"Message-ID: <rate{n}@example.com>\n\nb\n"))
+            await client.close()
+        assert [s[:3] for s in statuses] == ["240", "240"] + ["441"] * 4, statuses
+        assert all("rate limit" in s for s in statuses[2:]), statuses
+
+
+async def test_connections_per_address_count_on_every_worker(tmp_path):
+    """RFC 3977 5.1.1: a server that cannot serve a client answers 400 and closes."""
+    config = tmp_path / "nntpd.toml"
+    config.write_text("[server]\nmax_connections_per_address = 4\n")
+    async with served(tmp_path, "--workers", "2", config=config) as server:
+        for _ in range(50):  # the start-up probe's close may not be counted yet
+            clients = [await connect(server.port) for _ in range(4)]
+            if all(c.greeting.startswith("200") for c in clients):
+                break
+            for client in clients:
+                await client.close()
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("four connections from one address were never admitted")
+        extra = [await connect(server.port) for _ in range(4)]
+        assert all(c.greeting.startswith("400") for c in extra), [c.greeting for c in extra]
+        for client in extra:
+            await client.close()
+        for client in clients:
+            assert (await client.cmd("DATE")).startswith("111")
+        await clients[0].close()
+        for _ in range(50):  # its place is free once the server has seen it close
+            again = await connect(server.port)
+            await again.close()
+            if again.greeting.startswith("200"):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("a closed connection's place was never freed")
+        for client in clients[1:]:
+            await client.close()
