@@ -118,7 +118,7 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
     database: one Python process uses one core, the workers use them all.
     On SQLite they hand their posts to one writer process (writer_process).
     """
-    from nntpd.processes import fork_workers, fork_writer, stop_processes
+    from nntpd.processes import fork_workers, fork_writer, stop_processes, watch_workers
     from nntpd.server import NNTPServer
 
     settings = ctx.settings
@@ -133,7 +133,10 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
         finally:
             await store.close()
 
-    async def run(announce: bool, link: socket.socket | None) -> None:
+    async def run(index: int, link: socket.socket | None) -> None:
+        announce = index == 0  # the parent: it announces and watches the other workers
+        if guards is not None:
+            guards.for_worker(index)
         store = ctx.store()
         server = NNTPServer(settings, store, guards)
         try:
@@ -154,6 +157,8 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
+            if announce and children:
+                watch_workers(children, guards.worker_gone if guards is not None else lambda i: None)
             await stop.wait()
         finally:
             await server.close()
@@ -164,15 +169,15 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
         guards = None
         if workers > 1:  # limits count for the whole server: the workers share these counts
             from nntpd.shared_guards import shared_guards
-            guards = shared_guards(settings)
+            guards = shared_guards(settings, workers)
         writer = 0
         links: list[socket.socket | None] = [None] * workers
         if workers > 1 and settings.server.writer_process and is_sqlite_file(settings.database.url):
             writer, server_ends = fork_writer(settings.database.url, settings.server.path_host, workers)
             links = list(server_ends)
-        children = fork_workers(workers - 1, lambda i: asyncio.run(run(False, links[i])), links)
+        children = fork_workers(workers - 1, lambda i: asyncio.run(run(i, links[i])), links)
         try:
-            asyncio.run(run(True, links[0]))
+            asyncio.run(run(0, links[0]))
         finally:
             stop_processes(children)
             if writer:  # last: it answers what the server processes sent before they stopped

@@ -8,6 +8,7 @@ over a socket pair each (storage/writer_link.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -79,3 +80,31 @@ def stop_processes(children: list[int]) -> None:
             os.waitpid(pid, 0)
         except ChildProcessError:
             pass
+
+
+def watch_workers(children: list[int], gone: Callable[[int], None]) -> None:
+    """In the parent's running loop: notice a worker that exits, log it, call ``gone(index)``.
+
+    A worker that dies is not replaced (forking from a process that runs
+    threads is unsafe), but it must not go unnoticed, and what it counted
+    in the shared limits must not stay counted. Only the workers are
+    reaped here: the writer's exit is seen by the links to it.
+    """
+    def reap() -> None:
+        for index, pid in enumerate(children, 1):
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                continue
+            if not done:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            if code == 0:
+                log.info("worker %d (pid %d) exited", index, pid)
+            else:
+                how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+                log.error("worker %d (pid %d) %s; the other workers go on without it",
+                          index, pid, how)
+            gone(index)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGCHLD, reap)

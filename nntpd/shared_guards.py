@@ -24,6 +24,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from .config import Settings
 from .guards import ConnectionLimits, Guards, LoginThrottle, RateLimiter
@@ -134,15 +135,22 @@ class SharedEvents:
 
 
 class SharedCounts:
-    """``guards.Counts`` in shared memory: slot = key, count.
+    """``guards.Counts`` in shared memory: slot = key, then one count per worker.
 
-    With every slot of a key's probe range taken the key is refused: the
-    table has twice as many slots as there can be keys, so that takes an
-    improbable crowd of hashes.
+    Each process counts in its own column (``worker``), so when a worker
+    dies the parent can drop what it held (``forget``): its connections
+    closed with it. With every slot of a key's probe range taken the key
+    is refused: the table has twice as many slots as there can be keys,
+    so that takes an improbable crowd of hashes.
     """
 
-    def __init__(self, keys: int) -> None:
-        self._table = _Table(2 * keys + 1, 2)
+    def __init__(self, keys: int, workers: int = 1) -> None:
+        self.workers = max(1, workers)
+        self.worker = 0
+        self._table = _Table(2 * keys + 1, 1 + self.workers)
+
+    def _total(self, base: int) -> int:
+        return sum(self._table.ints[base + 1:base + 1 + self.workers])
 
     def take(self, key: str, limit: int) -> bool:
         table = self._table
@@ -152,12 +160,11 @@ class SharedCounts:
             if base is None:
                 if empty is None or limit <= 0:
                     return False
-                table.ints[empty] = hashed
-                table.ints[empty + 1] = 1
-                return True
-            if table.ints[base + 1] >= limit:
+                base = empty
+                table.ints[base] = hashed
+            elif self._total(base) >= limit:
                 return False
-            table.ints[base + 1] += 1
+            table.ints[base + 1 + self.worker] += 1
             return True
 
     def give_back(self, key: str) -> None:
@@ -166,20 +173,46 @@ class SharedCounts:
             base, _ = table.find(table.hash(key))
             if base is None:
                 return
-            if table.ints[base + 1] <= 1:
+            own = base + 1 + self.worker
+            table.ints[own] = max(0, table.ints[own] - 1)
+            if self._total(base) == 0:
                 table.clear(base)
-            else:
-                table.ints[base + 1] -= 1
+
+    def forget(self, worker: int) -> None:
+        """Drop every count of ``worker`` (a process that is gone)."""
+        table = self._table
+        with table.locked():
+            for base in range(0, table.slots * table.width, table.width):
+                if table.ints[base] != EMPTY:
+                    table.ints[base + 1 + worker] = 0
+                    if self._total(base) == 0:
+                        table.clear(base)
 
 
-def shared_guards(settings: Settings) -> Guards:
-    """Guards whose counts every process forked after this call shares."""
+@dataclass
+class SharedGuards(Guards):
+    """Guards shared by the processes of one server; ``counts`` are its connection counts."""
+
+    counts: SharedCounts
+
+    def for_worker(self, index: int) -> None:
+        """Called in each process after the fork: which column its counts go in."""
+        self.counts.worker = index
+
+    def worker_gone(self, index: int) -> None:
+        self.counts.forget(index)
+
+
+def shared_guards(settings: Settings, workers: int) -> SharedGuards:
+    """Guards whose counts the ``workers`` processes forked after this call share."""
     server, auth = settings.server, settings.auth
     per_address, per_account = LoginThrottle.depths(
         auth.failure_delay, auth.max_failure_delay, auth.lockout_failures)
-    return Guards(
+    counts = SharedCounts(server.max_connections + 1, workers)
+    return SharedGuards(
+        counts=counts,
         connections=ConnectionLimits(server.max_connections, server.max_connections_per_address,
-                                     SharedCounts(server.max_connections + 1)),
+                                     counts),
         post_rate=RateLimiter(server.posts_per_minute,
                               events=SharedEvents(RateLimiter.depth_for(server.posts_per_minute))),
         logins=LoginThrottle(auth.failure_delay, auth.max_failure_delay, auth.lockout_failures,

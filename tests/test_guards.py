@@ -127,3 +127,20 @@ def test_counts_refuse_a_key_when_its_probe_range_is_full():
     assert not store.take("one-too-many", 5)
     store.give_back("k0")
     assert store.take("one-too-many", 5)
+
+
+def test_counts_of_a_worker_that_is_gone_are_forgotten():
+    """Each process counts in its own column; the parent drops a dead worker's column."""
+    store = SharedCounts(10, workers=2)
+    limits = ConnectionLimits(total=100, per_address=4, counts=store)
+    assert limits.admit("a") is None and limits.admit("a") is None  # worker 0
+    store.worker = 1
+    assert limits.admit("a") is None and limits.admit("a") is None
+    assert limits.admit("a") == "too many connections from your address"
+    store.forget(1)  # worker 1 died: its two connections closed with it
+    store.worker = 0
+    assert limits.admit("a") is None and limits.admit("a") is None
+    assert limits.admit("a") == "too many connections from your address"
+    for _ in range(4):
+        limits.release("a")
+    assert store.take("address:a", 1), "the slot emptied when the last count went"

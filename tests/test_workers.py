@@ -221,20 +221,26 @@ async def test_post_rate_limit_counts_posts_on_every_worker(tmp_path):
         assert all("rate limit" in s for s in statuses[2:]), statuses
 
 
+async def _admitted(port: int, count: int, also=lambda: True) -> list[Client]:
+    """``count`` connections that were all greeted 200 (and pass ``also``); retried while the
+    server still counts connections that just closed (each close is seen a moment later)."""
+    for _ in range(50):
+        clients = [await connect(port) for _ in range(count)]
+        await asyncio.sleep(0.05)
+        if all(c.greeting.startswith("200") for c in clients) and also():
+            return clients
+        for client in clients:
+            await client.close()
+        await asyncio.sleep(0.05)
+    pytest.fail(f"never had {count} connections admitted as the test needs")
+
+
 async def test_connections_per_address_count_on_every_worker(tmp_path):
     """RFC 3977 5.1.1: a server that cannot serve a client answers 400 and closes."""
     config = tmp_path / "nntpd.toml"
     config.write_text("[server]\nmax_connections_per_address = 4\n")
     async with served(tmp_path, "--workers", "2", config=config) as server:
-        for _ in range(50):  # the start-up probe's close may not be counted yet
-            clients = [await connect(server.port) for _ in range(4)]
-            if all(c.greeting.startswith("200") for c in clients):
-                break
-            for client in clients:
-                await client.close()
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail("four connections from one address were never admitted")
+        clients = await _admitted(server.port, 4)
         extra = [await connect(server.port) for _ in range(4)]
         assert all(c.greeting.startswith("400") for c in extra), [c.greeting for c in extra]
         for client in extra:
@@ -252,3 +258,38 @@ async def test_connections_per_address_count_on_every_worker(tmp_path):
             pytest.fail("a closed connection's place was never freed")
         for client in clients[1:]:
             await client.close()
+
+
+def _sockets(pid: int) -> int:
+    """Open sockets of a process (its listening socket, links, client connections)."""
+    fds = Path(f"/proc/{pid}/fd")
+    return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))
+
+
+async def test_a_worker_that_dies_is_logged_and_its_connections_no_longer_count(tmp_path):
+    """A killed worker is not replaced, but the parent says so and frees the places its
+    connections held; the remaining worker takes every new connection."""
+    config = tmp_path / "nntpd.toml"
+    config.write_text("[server]\nmax_connections_per_address = 8\nwriter_process = false\n")
+    async with served(tmp_path, "--workers", "2", config=config) as server:
+        (child,) = server.children()
+        await asyncio.sleep(0.2)  # the start-up probe's connection is closed and uncounted
+        before = _sockets(child)
+        # eight connections, some of them (not all) on the child
+        clients = await _admitted(server.port, 8, lambda: before < _sockets(child) < before + 8)
+        os.kill(child, signal.SIGKILL)
+        await asyncio.sleep(0.3)
+        closed = 0
+        for client in clients:
+            try:
+                closed += not (await client.cmd("DATE")).startswith("111")
+            except (ConnectionError, OSError):
+                closed += 1
+        assert 0 < closed < 8
+        new = [await connect(server.port) for _ in range(closed + 1)]
+        greetings = [c.greeting[:3] for c in new]
+        assert greetings == ["200"] * closed + ["400"], greetings
+        for client in clients + new:
+            await client.close()
+    err = server.err.decode()
+    assert f"worker 1 (pid {child}) was killed by signal 9" in err, err
