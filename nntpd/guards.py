@@ -143,10 +143,16 @@ class LoginThrottle:
     def locked(self, account: str) -> bool:
         return self.lock_after > 0 and self._by_account.recent(account, self._since()) >= self.lock_after
 
-    def failure(self, address: str, account: str) -> None:
+    def failure(self, address: str, account: str | None) -> None:
+        """A failed login from ``address``; ``account`` only if it exists.
+
+        Names that are not accounts are not remembered: anyone could send
+        thousands of them, and they would crowd real accounts' records out.
+        """
         now = self._clock()
         self._by_address.add(address, now)
-        self._by_account.add(account, now)
+        if account is not None:
+            self._by_account.add(account, now)
 
     def success(self, address: str, account: str) -> None:
         self._by_address.clear(address)

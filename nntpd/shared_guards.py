@@ -30,7 +30,7 @@ from .config import Settings
 from .guards import ConnectionLimits, Guards, LoginThrottle, RateLimiter
 
 PROBE = 16
-EVENT_SLOTS = 4096
+EVENT_SLOTS = 16384
 MAX_TABLE_BYTES = 64 * 1024 * 1024
 EMPTY = 0
 

@@ -378,3 +378,22 @@ async def test_lockout_after_repeated_failures(tmp_path):
         await asyncio.sleep(1.1)
         async with connected(handle) as client:
             assert (await login(client)).startswith("281")
+
+
+async def test_unknown_name_takes_as_long_as_a_wrong_password(tmp_path):
+    """RFC 4643 2.4.3: a failed AUTHINFO is 481 whether the name exists or not; its timing
+    must not tell either: an unknown name costs the same scrypt as a wrong password."""
+    async with serving(tmp_path) as handle:
+        await handle.store.add_account("carol", email="carol@example.com",
+                                       password_hash=hash_password(PASSWORD))  # the default cost
+        async with connected(handle) as client:
+            assert (await login(client, "nosuchuser", "x")).startswith("481")  # warm-up
+            wrong, unknown = [], []
+            for _ in range(3):
+                status, took = await _timed(login(client, "carol", "wrong-password"))
+                assert status.startswith("481")
+                wrong.append(took)
+                status, took = await _timed(login(client, "nosuchuser", "wrong-password"))
+                assert status.startswith("481")
+                unknown.append(took)
+        assert min(unknown) >= 0.5 * sorted(wrong)[1], (wrong, unknown)

@@ -6,9 +6,11 @@ import asyncio
 import base64
 import binascii
 import logging
+import secrets
+from functools import cache
 from typing import TYPE_CHECKING
 
-from ..passwords import verify_password
+from ..passwords import hash_password, verify_password
 from ..protocol import NNTPError, Response, syntax_error
 from . import command
 
@@ -25,6 +27,12 @@ def _check_can_authenticate(session: Session) -> None:
         raise NNTPError(483, "Encryption required: use STARTTLS or the TLS port first")
 
 
+@cache
+def _decoy_hash() -> str:
+    """A hash no password matches, made with the default cost (once, on first use)."""
+    return hash_password(secrets.token_hex(16))
+
+
 async def login(session: Session, user: str, password: str) -> Response:
     """Check a password; slowed down per failure from the same address, logged either way."""
     ctx = session.ctx
@@ -35,9 +43,12 @@ async def login(session: Session, user: str, password: str) -> Response:
         log.warning("%s: login for %s refused: locked after repeated failures", session.peer, user)
         return Response(481, "Authentication failed")
     account = await session.store.account(user)
-    ok = account is not None and await asyncio.to_thread(verify_password, password, account.password_hash)
+    # An unknown name (or an account without a password) costs the same scrypt as a
+    # wrong password, so the time of the answer does not tell which names exist.
+    stored = account.password_hash if account is not None else ""
+    ok = await asyncio.to_thread(verify_password, password, stored or _decoy_hash())
     if not ok or account is None or account.disabled:
-        ctx.logins.failure(session.address, user)
+        ctx.logins.failure(session.address, user if account is not None else None)
         reason = "disabled account" if ok else "wrong user or password"
         log.warning("%s: login failed for %s: %s", session.peer, user, reason)
         return Response(481, "Authentication failed")
