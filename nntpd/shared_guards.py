@@ -42,7 +42,11 @@ class _Table:
         self.slots = max(PROBE, slots)
         self.width = width
         size = self.slots * width * 8
-        self._file = tempfile.TemporaryFile()
+        # In memory only where the system allows (Linux); a temporary file elsewhere.
+        if hasattr(os, "memfd_create"):
+            self._file = open(os.memfd_create("nntpd-guards"), "r+b", buffering=0)  # noqa: SIM115
+        else:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115
         self._file.truncate(size)
         self._map = mmap.mmap(self._file.fileno(), size)  # MAP_SHARED: forks see one table
         self.ints = memoryview(self._map).cast("q")
