@@ -20,7 +20,8 @@ article numbers, Message-IDs, overview fields, bodies byte for byte); a
 wrong answer counts as an error and makes the exit status 1.
 
 ``--inn`` runs the same workload against INN 2.7 (Debian inn2) on the same
-machine (a fresh group per client kind), measures the client's own
+machine (a fresh group per client kind), the two servers taking turns phase
+by phase so that each pair is measured seconds apart, measures the client's own
 ceiling against a canned server, and idle-connection memory of both, and
 prints the comparison with the issue's targets. ``--million`` adds our
 server on a group of 1,000,000 articles. See bench/README.md.
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -46,7 +48,15 @@ from typing import Any
 
 from ceiling import start_canned
 from idle import idle_inn, idle_ours, raise_fd_limit
-from report import MODES, ceiling_table, comparison, judge_max, judge_ratio, phase_table, render
+from report import (
+    MODES,
+    ceiling_table,
+    comparison,
+    judge_max,
+    judge_ratio,
+    phase_table,
+    render,
+)
 from servers import REPO, Inn, OurServer, code_version, free_port, snapshot_code
 from workload import (
     PATH_HOST,
@@ -54,6 +64,7 @@ from workload import (
     Phase,
     Post,
     Target,
+    Turns,
     WorkloadSettings,
     make_posts,
     run_workload,
@@ -197,7 +208,19 @@ async def bench(args: argparse.Namespace) -> int:
                 await ours.start()
                 try:
                     target = Target("ours", port, GROUP, quickack, PATH_HOST, pid=ours.pid)
-                    phases = await run_workload(target, posts, run.cfg, run.errors, log)
+                    if inn is None:
+                        phases = await run_workload(target, posts, run.cfg, run.errors, log)
+                    else:
+                        # Phase by phase in turns (see workload.Turns); INN goes first every other kind.
+                        group = f"local.bench.r{stamp}.{'quickack' if quickack else 'ordinary'}"
+                        inn.newgroup(group)
+                        theirs = Target("INN", inn.port, group, quickack, xref_host=None, open_limit=4)
+                        turns = Turns(*(("ours", "INN") if n % 2 == 0 else ("INN", "ours")))
+                        phases, inn_phases = await asyncio.gather(
+                            run_workload(target, posts, run.cfg, run.errors, log, turns),
+                            run_workload(theirs, posts, run.cfg, run.errors, log, turns))
+                        gc.unfreeze()
+                        run.store("INN", mode, inn_phases)
                     run.store("ours", mode, phases)
                     if do_idle and n == len(modes) - 1:
                         count = phases[0].extra.get("accepted", 0) if phases else 0
@@ -214,12 +237,6 @@ async def bench(args: argparse.Namespace) -> int:
                                    if not alive else f"server exit status {code} after SIGTERM", "[ours] ")
                 if run.errors.items and not any(k == "log_tail" for k in run.servers["ours"]):
                     run.servers["ours"]["log_tail"] = ours.log_tail()
-                if inn is not None:
-                    group = f"local.bench.r{stamp}.{'quickack' if quickack else 'ordinary'}"
-                    inn.newgroup(group)
-                    target = Target("INN", inn.port, group, quickack, xref_host=None, open_limit=4)
-                    phases = await run_workload(target, posts, run.cfg, run.errors, log)
-                    run.store("INN", mode, phases)
             if inn is not None and do_idle:
                 target = Target("INN", inn.port, GROUP, False, xref_host=None, open_limit=4)
                 run.idle["INN"] = await idle_inn(target, args.inn_idle, inn.innd_pid(), run.errors, log)

@@ -618,13 +618,58 @@ class WorkloadSettings:
     min_seconds: float = 2.0
 
 
+class Turns:
+    """Two workloads that take turns phase by phase (ours, INN, ours, INN, ...).
+
+    Run one after the other, a phase of ours and the same phase of INN were
+    one to two minutes apart, and this machine's speed moves by up to 25%
+    within minutes: the ratio of the two said as much about the moment as
+    about the servers. Taking turns puts each pair seconds apart and never
+    runs two phases at once. A workload holds its turn through its phase and
+    the work after it (checking, indexing the answers), and passes it when it
+    reaches its next phase or ends.
+    """
+
+    def __init__(self, first: str, second: str) -> None:
+        self._order = (first, second)
+        self._turn = 0
+        self._done: set[str] = set()
+        self._changed = asyncio.Condition()
+
+    def _mine(self, who: str) -> bool:
+        return self._order[self._turn % 2] == who or (set(self._order) - {who}) <= self._done
+
+    async def wait(self, who: str, started: bool) -> None:
+        """Before a phase: pass the turn if ``who`` holds it (``started``), then wait for it."""
+        async with self._changed:
+            if started:
+                self._turn += 1
+                self._changed.notify_all()
+            await self._changed.wait_for(lambda: self._mine(who))
+
+    async def finish(self, who: str) -> None:
+        async with self._changed:
+            self._done.add(who)
+            self._turn += 1
+            self._changed.notify_all()
+
+
 async def run_workload(target: Target, posts: list[Post], cfg: WorkloadSettings,
-                       errors: Errors, log: Callable[[str], None] = print) -> list[Phase]:
-    """The whole workload on one target, in order; returns its phases."""
+                       errors: Errors, log: Callable[[str], None] = print,
+                       turns: Turns | None = None) -> list[Phase]:
+    """The whole workload on one target, in order; returns its phases.
+
+    With ``turns`` it alternates with another workload phase by phase.
+    """
     phases: list[Phase] = []
     by_id = {p.message_id: p for p in posts}
+    started = False
 
     async def step(name: str, coro: Any) -> Any:
+        nonlocal started
+        if turns is not None:
+            await turns.wait(target.label, started)
+            started = True
         return await measured(target, name, coro, errors, cfg.timeout, log)
 
     # The client's own garbage collector must not stall the measurements: a
@@ -637,7 +682,10 @@ async def run_workload(target: Target, posts: list[Post], cfg: WorkloadSettings,
     try:
         return await _workload(target, posts, cfg, errors, phases, by_id, step)
     finally:
-        gc.unfreeze()
+        if turns is not None:
+            await turns.finish(target.label)
+        else:
+            gc.unfreeze()  # taking turns, the caller unfreezes once both have ended
 
 
 async def _workload(target: Target, posts: list[Post], cfg: WorkloadSettings, errors: Errors,
