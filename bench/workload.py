@@ -682,10 +682,10 @@ async def run_workload(target: Target, posts: list[Post], cfg: WorkloadSettings,
     try:
         return await _workload(target, posts, cfg, errors, phases, by_id, step)
     finally:
-        if turns is not None:
+        if turns is None:
+            gc.unfreeze()
+        else:  # the other workload may still run: the caller unfreezes once both have ended
             await turns.finish(target.label)
-        else:
-            gc.unfreeze()  # taking turns, the caller unfreezes once both have ended
 
 
 async def _workload(target: Target, posts: list[Post], cfg: WorkloadSettings, errors: Errors,

@@ -33,6 +33,12 @@ def _decoy_hash() -> str:
     return hash_password(secrets.token_hex(16))
 
 
+def _check_password(password: str, stored: str) -> bool:
+    """An empty ``stored`` (unknown name, or no password set) costs the same scrypt
+    as a wrong password, so the time of the answer does not tell which names exist."""
+    return verify_password(password, stored or _decoy_hash())
+
+
 async def login(session: Session, user: str, password: str) -> Response:
     """Check a password; slowed down per failure from the same address, logged either way."""
     ctx = session.ctx
@@ -43,10 +49,8 @@ async def login(session: Session, user: str, password: str) -> Response:
         log.warning("%s: login for %s refused: locked after repeated failures", session.peer, user)
         return Response(481, "Authentication failed")
     account = await session.store.account(user)
-    # An unknown name (or an account without a password) costs the same scrypt as a
-    # wrong password, so the time of the answer does not tell which names exist.
     stored = account.password_hash if account is not None else ""
-    ok = await asyncio.to_thread(verify_password, password, stored or _decoy_hash())
+    ok = await asyncio.to_thread(_check_password, password, stored)
     if not ok or account is None or account.disabled:
         ctx.logins.failure(session.address, user if account is not None else None)
         reason = "disabled account" if ok else "wrong user or password"
