@@ -216,10 +216,15 @@ async def bench(args: argparse.Namespace) -> int:
                         inn.newgroup(group)
                         theirs = Target("INN", inn.port, group, quickack, xref_host=None, open_limit=4)
                         turns = Turns(*(("ours", "INN") if n % 2 == 0 else ("INN", "ours")))
-                        phases, inn_phases = await asyncio.gather(
+                        both = await asyncio.gather(
                             run_workload(target, posts, run.cfg, run.errors, log, turns),
-                            run_workload(theirs, posts, run.cfg, run.errors, log, turns))
+                            run_workload(theirs, posts, run.cfg, run.errors, log, turns),
+                            return_exceptions=True)  # neither left running if the other fails
                         gc.unfreeze()
+                        for outcome in both:
+                            if isinstance(outcome, BaseException):
+                                raise outcome
+                        phases, inn_phases = both
                         run.store("INN", mode, inn_phases)
                     run.store("ours", mode, phases)
                     if do_idle and n == len(modes) - 1:
