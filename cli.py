@@ -157,8 +157,8 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            if announce and children:
-                watch_workers(children, guards.worker_gone if guards is not None else lambda i: None)
+            if announce and guards is not None:  # several workers: watch the forked ones
+                watch_workers(children, guards.worker_gone)
             await stop.wait()
         finally:
             await server.close()

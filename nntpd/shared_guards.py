@@ -82,6 +82,10 @@ class _Table:
                 empty = base
         return None, empty
 
+    def lookup(self, key: str) -> int | None:
+        """The slot of ``key``, or None (call with the lock held)."""
+        return self.find(self.hash(key))[0]
+
     def clear(self, base: int) -> None:
         self.ints[base:base + self.width] = memoryview(bytes(self.width * 8)).cast("q")
 
@@ -102,10 +106,8 @@ class SharedEvents:
     def recent(self, key: str, since: float) -> int:
         table = self._table
         with table.locked():
-            base, _ = table.find(table.hash(key))
-            if base is None:
-                return 0
-            return sum(1 for at in self._times(base) if at > since)
+            base = table.lookup(key)
+            return 0 if base is None else sum(1 for at in self._times(base) if at > since)
 
     def add(self, key: str, at: float) -> None:
         table = self._table
@@ -133,8 +135,7 @@ class SharedEvents:
     def clear(self, key: str) -> None:
         table = self._table
         with table.locked():
-            base, _ = table.find(table.hash(key))
-            if base is not None:
+            if (base := table.lookup(key)) is not None:
                 table.clear(base)
 
 
@@ -174,8 +175,7 @@ class SharedCounts:
     def give_back(self, key: str) -> None:
         table = self._table
         with table.locked():
-            base, _ = table.find(table.hash(key))
-            if base is None:
+            if (base := table.lookup(key)) is None:
                 return
             own = base + 1 + self.worker
             table.ints[own] = max(0, table.ints[own] - 1)
