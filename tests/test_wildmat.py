@@ -276,3 +276,149 @@ def test_compile_wildmat_returns_reusable_predicate():
     match = compile_wildmat("a*,!*b")
     assert [match(s) for s in ("abc", "ab", "xyz")] == [True, False, False]
     assert compile_wildmat("a*,!*b") is match  # cached
+
+
+def test_reversed_range_raises_wildmat_error():
+    with pytest.raises(WildmatError):
+        compile_wildmat("[z-a]")
+
+
+def test_too_long_or_too_many_patterns_raise_wildmat_error():
+    from nntpd.wildmat import MAX_PATTERNS, MAX_WILDMAT
+
+    with pytest.raises(WildmatError):
+        compile_wildmat("a" * (MAX_WILDMAT + 1))
+    with pytest.raises(WildmatError):
+        compile_wildmat(",".join(["a"] * (MAX_PATTERNS + 1)))
+    compile_wildmat(",".join(["a"] * MAX_PATTERNS))
+
+
+# -- no backtracking (issue 13: one XPAT froze the server) ----------------------
+
+
+def test_many_stars_against_a_long_run_is_instant():
+    import time
+
+    started = time.perf_counter()
+    for stars in range(1, 40):
+        pattern = "*a" * stars + "*b"
+        assert not wildmat_match(pattern, "a" * 200)
+        assert wildmat_match(pattern, "a" * 200 + "b")
+    assert time.perf_counter() - started < 1.0
+
+
+def test_cost_grows_linearly_with_the_text():
+    """O(len(text) x len(pattern)): ten times the text costs about ten times the time."""
+    import time
+
+    match = compile_wildmat("*a?a*[ab]a*a*a*a*a*a*a*a*c")
+
+    def cost(n: int) -> float:
+        text = "a" * n
+        started = time.perf_counter()
+        for _ in range(20):
+            match(text)
+        return time.perf_counter() - started
+
+    small, large = min(cost(2_000) for _ in range(3)), min(cost(20_000) for _ in range(3))
+    assert large < small * 40, (small, large)
+
+
+# -- property test: the matcher against a simple reference -------------------
+
+
+def _reference_tokens(pattern: str) -> list[tuple[str, object]] | None:
+    """Tokens of one pattern, parsed independently of nntpd.wildmat; None if unbalanced."""
+    tokens: list[tuple[str, object]] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "*":
+            tokens.append(("star", None))
+        elif ch == "?":
+            tokens.append(("any", None))
+        elif ch == "\\" and i + 1 < len(pattern):
+            i += 1
+            tokens.append(("lit", pattern[i]))
+        elif ch == "[":
+            j = i + 1
+            negate = pattern[j : j + 1] == "^"
+            j += negate
+            members: list[tuple[str, str]] = []
+            first = True
+            while j < len(pattern) and (pattern[j] != "]" or first):
+                if j + 2 < len(pattern) and pattern[j + 1] == "-" and pattern[j + 2] != "]":
+                    members.append((pattern[j], pattern[j + 2]))
+                    j += 3
+                else:
+                    members.append((pattern[j], pattern[j]))
+                    j += 1
+                first = False
+            if j >= len(pattern):
+                return None
+            tokens.append(("class", (negate, members)))
+            i = j
+        else:
+            tokens.append(("lit", ch))
+        i += 1
+    return tokens
+
+
+def _reference_match(tokens: list[tuple[str, object]], text: str) -> bool:
+    """Dynamic programming over (token, position): plainly correct, quadratic."""
+    n = len(text)
+    reach = [False] * (n + 1)
+    reach[0] = True
+    for kind, value in tokens:
+        nxt = [False] * (n + 1)
+        for pos in range(n + 1):
+            if not reach[pos]:
+                continue
+            if kind == "star":
+                for later in range(pos, n + 1):
+                    nxt[later] = True
+                break
+            if pos == n:
+                continue
+            ch = text[pos]
+            if kind == "lit":
+                ok = ch == value
+            elif kind == "any":
+                ok = True
+            else:
+                negate, members = value  # type: ignore[misc]
+                ok = any(low <= ch <= high for low, high in members) != negate
+            if ok:
+                nxt[pos + 1] = True
+        reach = nxt
+    return reach[n]
+
+
+def _random_wildmat(rng) -> str:  # type: ignore[no-untyped-def]
+    pieces = ["a", "b", "c", "*", "*", "?", "[ab]", "[^a]", "[a-c]", "\\*", "\\a", ".", "-"]
+    patterns = []
+    for _ in range(rng.randint(1, 3)):
+        body = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        patterns.append(("!" if rng.random() < 0.3 else "") + body)
+    return ",".join(patterns)
+
+
+def _reference_wildmat(wildmat: str, text: str) -> bool:
+    verdict = False
+    for part in wildmat.split(","):  # the generator never puts a comma inside a pattern
+        negate = part.startswith("!")
+        tokens = _reference_tokens(part[1:] if negate else part)
+        assert tokens is not None
+        if _reference_match(tokens, text):
+            verdict = not negate
+    return verdict
+
+
+def test_matches_the_reference_on_random_patterns_and_texts():
+    import random
+
+    rng = random.Random(3977)
+    for _ in range(4000):
+        wildmat = _random_wildmat(rng)
+        text = "".join(rng.choice("abc.-*") for _ in range(rng.randint(0, 12)))
+        assert wildmat_match(wildmat, text) == _reference_wildmat(wildmat, text), (wildmat, text)
