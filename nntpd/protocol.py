@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import AsyncIterator, Awaitable, Callable, Iterable
 
+from .wildmat import WildmatError, compile_wildmat
+
 MAX_COMMAND_LINE = 512  # octets including CRLF (RFC 3977 section 3.1)
 MAX_ARGUMENT = 497  # section 3.1: each argument at most 497 octets
 MAX_ARTICLE_NUMBER = 2_147_483_647  # section 6: numbers fit in 31 bits
@@ -70,9 +72,20 @@ def parse_command(line: bytes) -> Command | None:
     return Command(text[0].upper(), tuple(text[1:]))
 
 
+def printable(text: str) -> str:
+    """``text`` with every control, separator or undecodable character shown as ``?``.
+
+    Status lines echo client text (a group name, an unknown verb); a NUL, CR
+    or raw 8-bit byte in it would corrupt the line or smuggle bytes through.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def status(code: int, text: str) -> bytes:
-    """A single status line (section 3.2)."""
-    return f"{code} {text}\r\n".encode("utf-8", "surrogateescape")
+    """A single status line (section 3.2): printable UTF-8, whatever the text echoes."""
+    return f"{code} {printable(text)}\r\n".encode()
 
 
 def stuff_line(line: bytes) -> bytes:
@@ -115,10 +128,13 @@ class BlockReceiver:
 
     ``feed(data)`` takes received bytes that end at a line end: single
     lines, or the larger pieces a reader returns when it reads up to each
-    ``.\r\n`` (lines ending in a dot are common, whole-article pieces are
-    cheaper than lines). It returns True when ``data`` ended with the
-    terminating ``.`` line. ``result()`` gives the block unstuffed, with
-    CRLF line ends. Past ``max_bytes`` it keeps consuming (so the
+    line that starts with a dot (whole-article pieces are cheaper than
+    lines). It returns True when ``data`` ended with the terminating ``.``
+    line. ``result()`` gives the block unstuffed, with CRLF line ends.
+
+    Line ends: CRLF, or a bare LF, as INN's nnrpd accepts. A bare LF is a
+    line end wherever it stands (``.\n`` ends the block too), and is stored
+    as CRLF, the canonical form; a lone CR is kept as it is. Past ``max_bytes`` it keeps consuming (so the
     connection stays in sync) but discards data, and ``result()`` raises
     BlockTooLarge.
     """
@@ -129,6 +145,11 @@ class BlockReceiver:
         self._size = 0
         self._at_line_start = True
         self.too_large = False
+
+    @property
+    def at_line_start(self) -> bool:
+        """True when the bytes fed so far end at a line end (or none were fed)."""
+        return self._at_line_start
 
     def feed(self, data: bytes) -> bool:
         if data.endswith(b".\r\n"):
@@ -195,6 +216,22 @@ def parse_number(text: str) -> int:
     if value > MAX_ARTICLE_NUMBER:
         raise syntax_error(f"Article number out of range: {text}")
     return value
+
+
+def parse_wildmat(text: str) -> Callable[[str], bool]:
+    """A client's wildmat (RFC 3977 4) as a predicate; 501 if it cannot be used."""
+    try:
+        return compile_wildmat(text)
+    except WildmatError as exc:
+        raise syntax_error(str(exc)) from None
+
+
+def is_keyword(text: str) -> bool:
+    """RFC 3977 9.8: keyword = ALPHA 2*(ALPHA / DIGIT / "." / "-")."""
+    return _KEYWORD.fullmatch(text) is not None
+
+
+_KEYWORD = re.compile(r"[A-Za-z][A-Za-z0-9.-]{2,}")
 
 
 def is_message_id_arg(text: str) -> bool:

@@ -206,6 +206,24 @@ _NEXT_NUMBER_IN = _viewed(_NEXT_NUMBER)
 _PREV_NUMBER_IN = _viewed(_PREV_NUMBER)
 
 
+VIEW_SPAN = 20_000  # article numbers one read of a view may look at
+NEWNEWS_PAGE = 1000  # rows per read of NEWNEWS
+
+
+def _span(view: str | None) -> int | None:
+    return None if view is None else VIEW_SPAN
+
+
+def storable(key: str) -> bool:
+    """Whether a client's key can be in the database at all: keys are stored as UTF-8,
+    and a client's undecodable bytes arrive as surrogates that no engine accepts."""
+    try:
+        key.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in key
+
+
 def _group(row: Any) -> GroupInfo:
     return GroupInfo(*row)
 
@@ -318,6 +336,8 @@ class Store(AccountStore, CommunityStore):
             raise StoreError(f"no such group: {name}")
 
     async def group(self, name: str) -> GroupInfo | None:
+        if not storable(name):
+            return None
         row = await self._first(_SELECT_GROUP, {"name": name})
         return _group(row) if row else None
 
@@ -404,6 +424,8 @@ class Store(AccountStore, CommunityStore):
         return ArticleData(*row) if row else None
 
     async def article_by_id(self, message_id: str) -> ArticleData | None:
+        if not storable(message_id):
+            return None
         if self._batch_lookups:
             return await self._by_id.get(message_id)
         found = await self._db.rows(_ARTICLE_BY_ID, {"mid": message_id})
@@ -434,27 +456,34 @@ class Store(AccountStore, CommunityStore):
         return await self._scalar(_PREV_NUMBER_IN[view], {"gid": group_id, "num": before})
 
     async def _chunks(self, stmt: Any, group_id: int, low: int, high: int,
-                      chunk: int) -> AsyncIterator[list[Any]]:
+                      chunk: int, span: int | None = None) -> AsyncIterator[list[Any]]:
         """Keyset-paged range read, the next chunk read while the last is written.
 
         Short statements (no snapshot held open), never the whole group in memory:
-        at most two chunks exist at a time.
+        at most two chunks exist at a time. On SQLite a read runs on the event
+        loop, so each must be short: ``span`` bounds the numbers one read may
+        look at, for statements that filter rows out (a view of a large group
+        with few open threads would otherwise scan all of it in one read).
         """
 
-        def fetch(lo: int) -> Awaitable[list[Any]]:
-            params = {"gid": group_id, "lo": lo, "hi": high, "lim": chunk}
-            return asyncio.ensure_future(self._db.rows(stmt, params))
+        def fetch(lo: int) -> tuple[Awaitable[list[Any]], int]:
+            hi = high if span is None else min(high, lo + span - 1)
+            params = {"gid": group_id, "lo": lo, "hi": hi, "lim": chunk}
+            return asyncio.ensure_future(self._db.rows(stmt, params)), hi
 
-        pending = fetch(low) if low <= high else None
+        pending, hi = fetch(low) if low <= high else (None, high)
         try:
             while pending is not None:
                 rows = await pending
                 pending = None
-                if not rows:
-                    return
                 if len(rows) == chunk and rows[-1][0] < high:
-                    pending = fetch(rows[-1][0] + 1)
-                yield rows
+                    pending, hi = fetch(rows[-1][0] + 1)
+                elif hi < high:
+                    pending, hi = fetch(hi + 1)
+                if rows:
+                    yield rows
+                else:
+                    await asyncio.sleep(0)  # an empty span: let other clients in
         finally:
             if pending is not None:
                 pending.cancel()  # type: ignore[attr-defined]
@@ -462,18 +491,20 @@ class Store(AccountStore, CommunityStore):
     def overview(self, group_id: int, low: int, high: int, view: str | None = None,
                  chunk: int = OVERVIEW_CHUNK) -> AsyncIterator[list[Any]]:
         """(number, overview-after-number) rows in ordered chunks."""
-        return self._chunks(_OVERVIEW_RANGE_IN[view], group_id, low, high, chunk)
+        return self._chunks(_OVERVIEW_RANGE_IN[view], group_id, low, high, chunk, _span(view))
 
     def headers(self, group_id: int, low: int, high: int, view: str | None = None,
                 chunk: int = 500) -> AsyncIterator[list[Any]]:
         """(number, header block) rows in ordered chunks, for HDR of other headers."""
-        return self._chunks(_HEADERS_RANGE_IN[view], group_id, low, high, chunk)
+        return self._chunks(_HEADERS_RANGE_IN[view], group_id, low, high, chunk, _span(view))
 
     def numbers(self, group_id: int, low: int, high: int, view: str | None = None,
                 chunk: int = 10000) -> AsyncIterator[list[Any]]:
-        return self._chunks(_NUMBERS_RANGE_IN[view], group_id, low, high, chunk)
+        return self._chunks(_NUMBERS_RANGE_IN[view], group_id, low, high, chunk, _span(view))
 
     async def overview_by_id(self, message_id: str) -> bytes | None:
+        if not storable(message_id):
+            return None
         return await self._scalar(_OVERVIEW_BY_ID, {"mid": message_id})
 
     async def new_articles(self, since: datetime) -> AsyncIterator[tuple[str, str]]:
@@ -486,21 +517,27 @@ class Store(AccountStore, CommunityStore):
             .join(_G, _G.c.id == _M.c.group_id)
             .where(_A.c.arrived_at >= since, _A.c.id > bindparam("after"))
             .order_by(_A.c.id)
-            .limit(5000)
+            .limit(NEWNEWS_PAGE)
         )
-        after = 0
+        # Start at the first new article (the arrived_at index): a date after every
+        # article must not make one read walk the whole table on the event loop.
+        first = await self._scalar(select(func.min(_A.c.id)).where(_A.c.arrived_at >= since))
+        if first is None:
+            return
+        after = first - 1
         while True:
             rows = await self._all(stmt, {"after": after})
             if not rows:
                 return
             last_id = rows[-1][0]
             # The last article's rows may continue in the next page: leave them for it.
-            complete = [r for r in rows if r[0] != last_id] if len(rows) == 5000 else rows
-            if not complete:  # one article in more than 5000 groups: emit what we have
+            complete = [r for r in rows if r[0] != last_id] if len(rows) == NEWNEWS_PAGE else rows
+            if not complete:  # one article in more groups than a page holds: emit what we have
                 complete = rows
             for row in complete:
                 yield row[1], row[2]
             after = complete[-1][0]
+            await asyncio.sleep(0)  # SQLite reads run on the loop: let other clients in
 
     async def thread(self, key: str) -> dict[str, Any] | None:
         T = Thread.__table__

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator, Callable
 
 from storage import VIEW_KINDS, GroupInfo, as_view
 
-from ..protocol import Response, parse_datetime, syntax_error
-from ..wildmat import WildmatError, compile_wildmat
+from ..protocol import Response, parse_datetime, parse_wildmat, syntax_error
 from . import command
 
 if TYPE_CHECKING:
@@ -23,11 +22,8 @@ OVERVIEW_FMT_RFC2980 = ["Subject:", "From:", "Date:", "Message-ID:", "References
                         "Bytes:", "Lines:", "Xref:full", "X-Poster-Role:full"]
 
 
-def _matcher(args: tuple[str, ...]):  # type: ignore[no-untyped-def]
-    try:
-        return compile_wildmat(args[0]) if args else (lambda name: True)
-    except WildmatError as exc:
-        raise syntax_error(str(exc)) from None
+def _matcher(args: tuple[str, ...]) -> Callable[[str], bool]:
+    return parse_wildmat(args[0]) if args else (lambda name: True)
 
 
 def active_line(g: GroupInfo) -> bytes:

@@ -18,9 +18,9 @@ from ..protocol import (
     encode_lines,
     is_message_id_arg,
     parse_range,
+    parse_wildmat,
     syntax_error,
 )
-from ..wildmat import compile_wildmat
 from . import command
 from .reader import readable
 
@@ -193,5 +193,5 @@ async def handle_xpat(session: Session, args: tuple[str, ...]) -> Response:
     if len(args) < 3:
         raise syntax_error("Usage: XPAT header range|message-id pattern")
     field = XHDR_ALIASES.get(args[0].lower(), args[0])
-    matches = compile_wildmat(" ".join(args[2:]))
+    matches = parse_wildmat(" ".join(args[2:]))
     return await _hdr(session, 221, field, args[1], msgid_key=True, keep=matches)

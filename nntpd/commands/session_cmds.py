@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..access import level_allows
-from ..protocol import Response, syntax_error
+from ..protocol import Response, is_keyword, syntax_error
 from . import REGISTRY, command
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ def greeting(session: Session) -> Response:
 
 @command("CAPABILITIES", "CAPABILITIES [keyword]")
 async def handle_capabilities(session: Session, args: tuple[str, ...]) -> Response:
+    if len(args) > 1 or (args and not is_keyword(args[0])):
+        raise syntax_error("Usage: CAPABILITIES [keyword]")  # RFC 3977 5.2.2
     session.saw_capabilities = True
     return Response(101, "Capability list:", lines=[c.encode() for c in capabilities(session)])
 
@@ -57,6 +59,8 @@ async def handle_mode(session: Session, args: tuple[str, ...]) -> Response:
 
 @command("HELP", "HELP")
 async def handle_help(session: Session, args: tuple[str, ...]) -> Response:
+    if args:
+        raise syntax_error("HELP takes no arguments")  # RFC 3977 3.2.1
     lines = [f"  {spec.syntax}".encode() for _, spec in sorted(REGISTRY.items())]
     return Response(100, "Help text follows", lines=lines)
 
