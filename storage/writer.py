@@ -314,11 +314,12 @@ class ArticleWriter:
                 pending.numbers[name] = next_number[name]
                 next_number[name] += 1
             xref = self._path_host + " " + " ".join(f"{g}:{n}" for g, n in pending.numbers.items())
+            size = article.bytes + xref_line_bytes(xref)
             article_rows.append({
                 "message_id": article.message_id, "header": article.header, "body": article.body,
                 "date": _text(article.date), "from": _text(article.from_),
                 "subject": _text(article.subject), "references": _text(article.references),
-                "bytes": article.bytes, "lines": article.lines,
+                "bytes": size, "lines": article.lines,
                 "arrived_at": now, "thread_key": article.thread_key, "xref": xref,
                 "author_key": pending.poster.author_key, "poster_account": pending.poster.account,
                 "poster_role": pending.poster.role,
@@ -328,7 +329,8 @@ class ArticleWriter:
         for pending, article_id, row in zip(accepted, ids, article_rows):
             role = pending.poster.role if pending.poster.role in TRUSTED_ROLES else None
             role_field = f"X-Poster-Role: {role}" if role else ""
-            overview = _raw(f"{pending.article.overview}\tXref: {row['xref']}\t{role_field}")
+            fields = pending.article.overview.rsplit("\t", 2)[0]  # without :bytes and :lines
+            overview = _raw(f"{fields}\t{row['bytes']}\t{row['lines']}\tXref: {row['xref']}\t{role_field}")
             for name, number in pending.numbers.items():
                 membership_rows.append({
                     "group_id": group_ids[name], "number": number, "article_id": article_id,
@@ -421,6 +423,11 @@ async def _gather(queue: asyncio.Queue[_Pending], batch: list[_Pending]) -> None
 def _fail(pending: _Pending, exc: Exception) -> None:
     if not pending.future.done():
         pending.future.set_exception(exc)
+
+
+def xref_line_bytes(xref: str) -> int:
+    """Octets of the ``Xref:`` line ARTICLE adds on the way out: part of :bytes (RFC 3977 8.1.1)."""
+    return len(xref.encode("utf-8", "surrogateescape")) + len("Xref: \r\n")
 
 
 def _raw(text: str) -> bytes:
