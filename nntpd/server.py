@@ -64,14 +64,39 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-async def read_to_dot(reader: asyncio.StreamReader) -> bytes:
-    """Bytes up to and including the next ``.\r\n`` (or a buffer's worth of them)."""
+async def _read_until(reader: asyncio.StreamReader, separator: bytes) -> bytes:
+    """Bytes up to and including ``separator``, or a buffer's worth that does not hold it."""
     try:
-        return await reader.readuntil(b".\r\n")
+        return await reader.readuntil(separator)
     except asyncio.LimitOverrunError as exc:
         return await reader.readexactly(exc.consumed)
     except asyncio.IncompleteReadError:
         raise ConnectionClosed() from None
+
+
+async def read_block_piece(reader: asyncio.StreamReader, at_line_start: bool) -> bytes:
+    """The next piece of a dot-terminated block: up to the end of the next line that
+    starts with a dot (the terminator, or a stuffed line), or a buffer's worth.
+
+    A few reads per article instead of one per line. A dot line ends with CRLF
+    or a bare LF (the README's rule: a bare LF is a line end), so this cannot
+    search for ".\r\n"; it searches for "\n." instead, and a dot right at a
+    line start already consumed is told apart by reading that one byte first.
+    """
+    piece = b""
+    if at_line_start:
+        try:
+            piece = await reader.readexactly(1)
+        except asyncio.IncompleteReadError:
+            raise ConnectionClosed() from None
+        if piece == b".":
+            return piece + await _read_until(reader, b"\n")
+        if piece == b"\n":
+            return piece
+    piece += await _read_until(reader, b"\n.")
+    if piece.endswith(b"\n."):
+        piece += await _read_until(reader, b"\n")
+    return piece
 
 
 def raise_fd_limit(connections: int) -> int:
@@ -101,6 +126,8 @@ class NNTPServer:
         self.ctx = ServerContext(settings, store, tls_context(settings), guards)
         self._servers: list[asyncio.AbstractServer] = []
         self._connections = 0  # open in this process
+        self._tasks: set[asyncio.Task[None]] = set()  # one per open connection
+        self._closing = False
 
     @property
     def sockets(self) -> list[socket.socket]:
@@ -136,9 +163,21 @@ class NNTPServer:
     async def serve_forever(self) -> None:
         await asyncio.gather(*(s.serve_forever() for s in self._servers))
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 3.0) -> None:
+        """Stop listening, end every connection (400, even mid-command), and wait for them.
+
+        Without this a signal would wait for idle clients to leave (the
+        servers' wait_closed does from Python 3.12 on); a connection task
+        that does not end within ``grace`` seconds is left to the loop's end.
+        """
+        self._closing = True
         for server in self._servers:
             server.close()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
@@ -159,10 +198,17 @@ class NNTPServer:
             return
         self._connections += 1
         session = Session(self.ctx, address=address, port=int(peer[1]), secure=secure)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)  # type: ignore[arg-type]
         try:
             await self._converse(session, reader, writer)
         except ConnectionClosed:
             pass
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+            writer.write(status(400, "Server shutting down"))
         except (ConnectionError, OSError) as exc:
             log.debug("%s: connection error %s", session.peer, exc)
         except Exception:
@@ -172,6 +218,7 @@ class NNTPServer:
             except Exception:  # noqa: BLE001
                 pass
         finally:
+            self._tasks.discard(task)  # type: ignore[arg-type]
             self._connections -= 1
             limits.release(address)
             await _close(writer)
@@ -249,10 +296,8 @@ class NNTPServer:
     async def _read_block(self, reader: asyncio.StreamReader, watch: IdleWatch) -> bytes | None:
         """A dot-terminated block; None if it was too large (it is still consumed)."""
         receiver = BlockReceiver(self.settings.server.max_article_bytes)
-        # Read up to each ".\r\n" rather than line by line: a POST is then a
-        # few reads instead of one per line; each one counts as activity.
         watch.waiting()
-        while not receiver.feed(await read_to_dot(reader)):
+        while not receiver.feed(await read_block_piece(reader, receiver.at_line_start)):
             watch.waiting()
         watch.active()
         try:
