@@ -23,6 +23,7 @@ from nntpd.article import is_valid_group_name
 from nntpd.config import ConfigError, Settings, load_settings
 from nntpd.passwords import hash_password
 from storage import AccountError, Store, StoreError
+from storage.accounts import CONTROL
 from storage.engine import is_sqlite_file
 from storage.writer_link import WriterLink
 
@@ -49,6 +50,16 @@ class Context:
 
     def store(self) -> Store:
         return Store(self.settings.database.url, path_host=self.settings.server.path_host)
+
+
+def one_line(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse control characters (TAB, CR, LF...) in a value the operator gives: names,
+    addresses and descriptions end up in header lines and listings, where a CR or LF
+    would start a forged line (issue 13: a display name split the Sender header)."""
+    if value is not None and CONTROL.search(value):
+        label = param.opts[0] if isinstance(param, click.Option) else param.human_readable_name
+        raise click.ClickException(f"{label} must not contain control characters: {value!r}")
+    return value
 
 
 def run_with_store(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
@@ -210,8 +221,8 @@ def _status(moderated: bool, read_only: bool, posting: bool = False) -> str | No
 
 
 @group.command("create")
-@click.argument("name")
-@click.option("--description", default="", help="One line shown by LIST NEWSGROUPS.")
+@click.argument("name", callback=one_line)
+@click.option("--description", default="", callback=one_line, help="One line shown by LIST NEWSGROUPS.")
 @click.option("--moderated", is_flag=True, help="Posts are held for approval (nntpd queue).")
 @click.option("--read-only", is_flag=True, help="Nobody can post.")
 @run_with_store
@@ -242,7 +253,7 @@ async def group_list(store: Store, as_json: bool) -> None:
 
 
 @group.command("remove")
-@click.argument("name")
+@click.argument("name", callback=one_line)
 @run_with_store
 async def group_remove(store: Store, name: str) -> None:
     """Remove a newsgroup and the articles only it holds."""
@@ -251,8 +262,8 @@ async def group_remove(store: Store, name: str) -> None:
 
 
 @group.command("set")
-@click.argument("name")
-@click.option("--description", help="New description.")
+@click.argument("name", callback=one_line)
+@click.option("--description", callback=one_line, help="New description.")
 @click.option("--moderated", is_flag=True, help="Hold posts for approval.")
 @click.option("--read-only", is_flag=True, help="Refuse posts.")
 @click.option("--posting", is_flag=True, help="Allow posting (status y).")
@@ -343,9 +354,10 @@ def _account_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[
 
 
 @user.command("add")
-@click.argument("name")
-@click.option("--email", required=True, help="The account's address (From or Sender of its posts).")
-@click.option("--display-name", default="", help="Name shown in the Sender header.")
+@click.argument("name", callback=one_line)
+@click.option("--email", required=True, callback=one_line,
+              help="The account's address (From or Sender of its posts).")
+@click.option("--display-name", default="", callback=one_line, help="Name shown in the Sender header.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @run_with_store
 @_account_errors
@@ -353,7 +365,7 @@ async def user_add(store: Store, name: str, email: str, display_name: str, passw
     """Create an account (role: member)."""
     if not ACCOUNT_NAME.fullmatch(name):
         raise click.ClickException(f"invalid user name {name!r}: use letters, digits, . _ - (max 64)")
-    if "@" not in email or any(c.isspace() for c in email) or len(email) > 255:
+    if "@" not in email or any(c.isspace() for c in email) or not email.isascii() or len(email) > 255:
         raise click.ClickException(f"invalid email address {email!r}")
     if len(display_name) > 255:
         raise click.ClickException("display name too long (max 255 characters)")
@@ -364,25 +376,26 @@ async def user_add(store: Store, name: str, email: str, display_name: str, passw
 
 
 @user.command("passwd")
-@click.argument("name")
+@click.argument("name", callback=one_line)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @run_with_store
 @_account_errors
 async def user_passwd(store: Store, name: str, password_stdin: bool) -> None:
     """Set an account's password."""
     if await store.account(name) is None:
-        raise AccountError(f"no such user: {name}")
+        raise AccountError(f"no such user: {name!r}")
     password = _read_password(password_stdin)
     await store.set_password_hash(name, await asyncio.to_thread(hash_password, password))
     click.echo(f"password changed for {name}")
 
 
 @user.command("flag")
-@click.argument("name")
+@click.argument("name", callback=one_line)
 @click.option("--staff", "role", flag_value="staff", help="Flag as staff.")
 @click.option("--mvp", "role", flag_value="mvp", help="Flag as MVP.")
 @click.option("--member", "role", flag_value="member", help="Back to an ordinary member.")
-@click.option("--by", "changed_by", default=None, help="Who makes the change (default: your login name).")
+@click.option("--by", "changed_by", default=None, callback=one_line,
+              help="Who makes the change (default: your login name).")
 @run_with_store
 @_account_errors
 async def user_flag(store: Store, name: str, role: str | None, changed_by: str | None) -> None:
@@ -394,7 +407,7 @@ async def user_flag(store: Store, name: str, role: str | None, changed_by: str |
 
 
 @user.command("disable")
-@click.argument("name")
+@click.argument("name", callback=one_line)
 @run_with_store
 @_account_errors
 async def user_disable(store: Store, name: str) -> None:
@@ -404,7 +417,7 @@ async def user_disable(store: Store, name: str) -> None:
 
 
 @user.command("enable")
-@click.argument("name")
+@click.argument("name", callback=one_line)
 @run_with_store
 @_account_errors
 async def user_enable(store: Store, name: str) -> None:

@@ -51,7 +51,8 @@ class AuthSettings:
     loopback_is_secure: bool = True  # treat 127.0.0.1/::1 as private enough for AUTHINFO
     failure_delay: float = 1.0  # seconds added per recent failed login from one address
     max_failure_delay: float = 10.0
-    lockout_failures: int = 10  # failures for one account before it is locked for a while
+    lockout_failures: int = 10  # attempts at one account from one address before that pair is locked
+    lockout_failures_any_address: int = 100  # attempts at one account from anywhere before it is locked; 0 = off
     lockout_seconds: float = 900.0
 
 

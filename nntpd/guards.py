@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from .config import AuthSettings, Settings
 
 Clock = Callable[[], float]
 
@@ -30,6 +30,13 @@ class Events(Protocol):
         """How many of the key's kept events are later than ``since``."""
 
     def add(self, key: str, at: float) -> None: ...
+
+    def take(self, key: str, at: float, since: float, limit: int) -> bool:
+        """Add an event at ``at`` unless ``limit`` kept events are later than ``since``;
+        True if added. One step, so parallel callers (other workers too) cannot overdraw."""
+
+    def discard(self, key: str, at: float) -> None:
+        """Forget one event of the key at exactly ``at`` (an attempt that is not held against it)."""
 
     def clear(self, key: str) -> None: ...
 
@@ -65,6 +72,19 @@ class LocalEvents:
         if events is None:
             events = self._events[key] = deque(maxlen=self.depth)
         events.append(at)
+
+    def take(self, key: str, at: float, since: float, limit: int) -> bool:
+        if self.recent(key, since) >= limit:
+            return False
+        self.add(key, at)
+        return True
+
+    def discard(self, key: str, at: float) -> None:
+        events = self._events.get(key)
+        if events is not None and at in events:
+            events.remove(at)
+            if not events:
+                del self._events[key]
 
     def clear(self, key: str) -> None:
         self._events.pop(key, None)
@@ -113,50 +133,104 @@ class RateLimiter:
         return True
 
 
+@dataclass
+class LoginAttempt:
+    """One login attempt as the throttle counted it, so a success can take back its own events."""
+
+    address: str
+    at: float
+    delay: float = 0.0  # seconds owed for the address's earlier attempts
+    account: str | None = None  # set once the account's budgets gave it a slot
+    slot_at: float = 0.0
+
+
 class LoginThrottle:
-    """Delay per recent failure from an address; temporary lock of an account after many."""
+    """Login attempts are counted when they start, before the password check.
+
+    Counting only finished failures let parallel guesses all pass the check
+    before the first was counted (issue 13). Three records, all within
+    ``lock_seconds``:
+
+    - per address: each recent attempt adds ``delay`` seconds (at most ``max_delay``);
+    - per account and address: ``lock_after`` attempts, then refused, so one
+      attacker locks an account only for their own address, not for its owner;
+    - per account from any address: ``lock_any_after`` attempts (0 = off), the
+      bound on a guessing attack spread over many addresses; such an attack
+      locks the owner out too, which is the price of the bound.
+    """
 
     def __init__(self, delay: float, max_delay: float, lock_after: int, lock_seconds: float,
                  clock: Clock = time.monotonic, by_address: Events | None = None,
-                 by_account: Events | None = None) -> None:
+                 by_pair: Events | None = None, by_account: Events | None = None,
+                 lock_any_after: int = 0) -> None:
         self.delay = delay
         self.max_delay = max_delay
         self.lock_after = lock_after
+        self.lock_any_after = lock_any_after
         self.lock_seconds = lock_seconds
         self._clock = clock
-        depths = self.depths(delay, max_delay, lock_after)
+        depths = self.depths(delay, max_delay, lock_after, lock_any_after)
         self._by_address = by_address if by_address is not None else LocalEvents(depths[0])
-        self._by_account = by_account if by_account is not None else LocalEvents(depths[1])
+        self._by_pair = by_pair if by_pair is not None else LocalEvents(depths[1])
+        self._by_account = by_account if by_account is not None else LocalEvents(depths[2])
 
     @staticmethod
-    def depths(delay: float, max_delay: float, lock_after: int) -> tuple[int, int]:
-        """Failures worth keeping per address (beyond them the delay is capped) and per account."""
+    def depths(delay: float, max_delay: float, lock_after: int,
+               lock_any_after: int = 0) -> tuple[int, int, int]:
+        """Attempts worth keeping per address (beyond them the delay is capped),
+        per account and address, and per account."""
         per_address = math.ceil(max_delay / delay) if delay > 0 else 1
-        return min(max(1, per_address), 1024), max(1, lock_after)
+        return min(max(1, per_address), 1024), max(1, lock_after), max(1, lock_any_after)
 
-    def _since(self) -> float:
-        return self._clock() - self.lock_seconds
+    @staticmethod
+    def _pair(account: str, address: str) -> str:
+        return f"{account}\n{address}"
 
-    def delay_for(self, address: str) -> float:
-        return min(self.delay * self._by_address.recent(address, self._since()), self.max_delay)
+    def begin(self, address: str) -> LoginAttempt:
+        """Count an attempt from ``address`` now; its delay comes from the attempts before it,
+        so parallel attempts from one address wait one after another's share."""
+        now = self._clock()
+        earlier = self._by_address.recent(address, now - self.lock_seconds)
+        self._by_address.add(address, now)
+        return LoginAttempt(address, now, min(self.delay * earlier, self.max_delay))
 
-    def locked(self, account: str) -> bool:
-        return self.lock_after > 0 and self._by_account.recent(account, self._since()) >= self.lock_after
+    def admit(self, attempt: LoginAttempt, account: str) -> bool:
+        """Take a slot for ``account`` from both budgets; False when either is spent (locked).
 
-    def failure(self, address: str, account: str | None) -> None:
-        """A failed login from ``address``; ``account`` only if it exists.
-
-        Names that are not accounts are not remembered: anyone could send
-        thousands of them, and they would crowd real accounts' records out.
+        Only names that are accounts are counted: anyone could send thousands
+        of others, and they would crowd real accounts' records out. A refused
+        attempt takes nothing, so hammering a lock does not prolong it.
         """
         now = self._clock()
-        self._by_address.add(address, now)
-        if account is not None:
-            self._by_account.add(account, now)
+        since = now - self.lock_seconds
+        pair = self._pair(account, attempt.address)
+        if self.lock_after > 0 and not self._by_pair.take(pair, now, since, self.lock_after):
+            return False
+        if self.lock_any_after > 0 and not self._by_account.take(account, now, since,
+                                                                 self.lock_any_after):
+            self._by_pair.discard(pair, now)
+            return False
+        attempt.account, attempt.slot_at = account, now
+        return True
 
-    def success(self, address: str, account: str) -> None:
-        self._by_address.clear(address)
-        self._by_account.clear(account)
+    def success(self, attempt: LoginAttempt) -> None:
+        """Take back only this attempt's events: the address keeps its record, so
+        logging into one's own account does not clear the delay earned guessing at others.
+        The account's failures from this address go (its owner knows the password)."""
+        self._by_address.discard(attempt.address, attempt.at)
+        if attempt.account is not None:
+            self._by_pair.clear(self._pair(attempt.account, attempt.address))
+            self._by_account.discard(attempt.account, attempt.slot_at)
+
+    @classmethod
+    def from_settings(cls, auth: AuthSettings, store: Callable[[int], Events] = LocalEvents
+                      ) -> LoginThrottle:
+        """The throttle [auth] describes, its records made by ``store(depth)``."""
+        depths = cls.depths(auth.failure_delay, auth.max_failure_delay, auth.lockout_failures,
+                            auth.lockout_failures_any_address)
+        return cls(auth.failure_delay, auth.max_failure_delay, auth.lockout_failures,
+                   auth.lockout_seconds, by_address=store(depths[0]), by_pair=store(depths[1]),
+                   by_account=store(depths[2]), lock_any_after=auth.lockout_failures_any_address)
 
 
 # The key under which ConnectionLimits counts every connection.
@@ -201,6 +275,5 @@ class Guards:
         return cls(
             connections=ConnectionLimits(server.max_connections, server.max_connections_per_address),
             post_rate=RateLimiter(server.posts_per_minute),
-            logins=LoginThrottle(auth.failure_delay, auth.max_failure_delay,
-                                 auth.lockout_failures, auth.lockout_seconds),
+            logins=LoginThrottle.from_settings(auth),
         )

@@ -15,7 +15,8 @@ KEY_BYTES = 32
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
+    # surrogateescape: bytes that are not UTF-8 (from a client line) hash as the bytes they were
+    return hashlib.scrypt(password.encode("utf-8", "surrogateescape"), salt=salt, n=n, r=r, p=p,
                           maxmem=256 * 1024 * 1024, dklen=KEY_BYTES)
 
 

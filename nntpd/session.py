@@ -24,6 +24,7 @@ from storage import AccountInfo, GroupInfo, Store
 
 from .access import TRUSTED, AccessPolicy, Who
 from .commands import load_all
+from .commands.auth import AccountWatch, recheck_account
 from .config import Settings
 from .guards import Guards
 from .protocol import Command, NNTPError, Response
@@ -45,6 +46,7 @@ class ServerContext:
         self.guards = guards if guards is not None else Guards.local(settings)
         self.post_rate = self.guards.post_rate
         self.logins = self.guards.logins
+        self.account_watch = AccountWatch(store)  # open sessions see account changes
 
 
 def is_loopback(address: str) -> bool:
@@ -137,6 +139,8 @@ class Session:
         if spec is None:
             return Response(500, f"Unknown command {cmd.verb[:40]}")
         try:
+            if self.account is not None:  # disabled or demoted since? (anonymous sessions pay nothing)
+                await recheck_account(self)
             return await spec.handler(self, cmd.args)
         except NNTPError as exc:
             return Response(exc.code, exc.text)

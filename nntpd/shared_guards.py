@@ -113,18 +113,47 @@ class SharedEvents:
         table = self._table
         hashed = table.hash(key)
         with table.locked():
-            base, empty = table.find(hashed)
-            if base is None:
-                base = empty if empty is not None else self._stalest(hashed)
+            self._add(hashed, table.find(hashed), at)
+
+    def take(self, key: str, at: float, since: float, limit: int) -> bool:
+        table = self._table
+        hashed = table.hash(key)
+        with table.locked():
+            found = table.find(hashed)
+            base = found[0]
+            if (0 if base is None else sum(1 for t in self._times(base) if t > since)) >= limit:
+                return False
+            self._add(hashed, found, at)
+            return True
+
+    def _add(self, hashed: int, found: tuple[int | None, int | None], at: float) -> None:
+        """Add an event to the key's slot, or to a new one (call with the lock held)."""
+        table = self._table
+        base, empty = found
+        if base is None:
+            base = empty if empty is not None else self._stalest(hashed)
+            table.clear(base)
+            table.ints[base] = hashed
+        count = table.ints[base + 1]
+        if count < self.depth:
+            table.floats[base + 2 + count] = at
+            table.ints[base + 1] = count + 1
+        else:  # keep the newest ``depth``: the new time replaces the oldest
+            times = self._times(base)
+            table.floats[base + 2 + times.index(min(times))] = at
+
+    def discard(self, key: str, at: float) -> None:
+        table = self._table
+        with table.locked():
+            base = table.lookup(key)
+            if base is None or at not in (times := self._times(base)):
+                return
+            if len(times) == 1:
                 table.clear(base)
-                table.ints[base] = hashed
-            count = table.ints[base + 1]
-            if count < self.depth:
-                table.floats[base + 2 + count] = at
-                table.ints[base + 1] = count + 1
-            else:  # keep the newest ``depth``: the new time replaces the oldest
-                times = self._times(base)
-                table.floats[base + 2 + times.index(min(times))] = at
+                return
+            last = base + 2 + len(times) - 1  # the last time moves into the gap
+            table.floats[base + 2 + times.index(at)] = table.floats[last]
+            table.ints[base + 1] = len(times) - 1
 
     def _stalest(self, hashed: int) -> int:
         """The slot (of a full probe range) whose latest event is the oldest: it goes."""
@@ -210,8 +239,6 @@ class SharedGuards(Guards):
 def shared_guards(settings: Settings, workers: int) -> SharedGuards:
     """Guards whose counts the ``workers`` processes forked after this call share."""
     server, auth = settings.server, settings.auth
-    per_address, per_account = LoginThrottle.depths(
-        auth.failure_delay, auth.max_failure_delay, auth.lockout_failures)
     counts = SharedCounts(server.max_connections + 1, workers)
     return SharedGuards(
         counts=counts,
@@ -219,7 +246,5 @@ def shared_guards(settings: Settings, workers: int) -> SharedGuards:
                                      counts),
         post_rate=RateLimiter(server.posts_per_minute,
                               events=SharedEvents(RateLimiter.depth_for(server.posts_per_minute))),
-        logins=LoginThrottle(auth.failure_delay, auth.max_failure_delay, auth.lockout_failures,
-                             auth.lockout_seconds, by_address=SharedEvents(per_address),
-                             by_account=SharedEvents(per_account)),
+        logins=LoginThrottle.from_settings(auth, SharedEvents),
     )

@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 
 from cli import main
 from conftest import start_server
+from nntpd.config import AccessRule, Settings
 from nntpd.passwords import verify_password
 from storage import Store
 
@@ -166,10 +167,11 @@ def test_user_list_plain_text(cli):
 
 async def test_cli_changes_reach_running_server(tmp_path, monkeypatch):
     """Spec: accounts made with the CLI log in to a running server, and `user flag --staff` applies to
-    the very next post of an open session (no restart, no reconnect)."""
+    the very next post of an open session (no restart, no reconnect); after `user disable` the
+    session is anonymous, and anonymous clients may not post here (480)."""
     monkeypatch.delenv("NNTPD_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
-    handle = await start_server(tmp_path)
+    handle = await start_server(tmp_path, Settings(access=(AccessRule(post="authenticated"),)))
     runner = CliRunner()
 
     def run(*args: str, input: str | None = None) -> Result:
@@ -196,7 +198,7 @@ async def test_cli_changes_reach_running_server(tmp_path, monkeypatch):
             assert roles == [[], ["X-Poster-Role: staff"]]
             result = await asyncio.to_thread(run, "user", "disable", "alice")
             assert result.exit_code == 0
-            assert (await client.post(article.format(3))).startswith("441")
+            assert (await client.post(article.format(3))).startswith("480")
         finally:
             await client.close()
         client = await handle.connect()
@@ -208,3 +210,38 @@ async def test_cli_changes_reach_running_server(tmp_path, monkeypatch):
     finally:
         await handle.server.close()
         await handle.store.close()
+
+
+@pytest.mark.parametrize("bad", ["\r\n", "\n", "\r", "\t", "\x00", "\x1b", "\x7f"])
+def test_user_add_refuses_control_characters_in_display_name(cli, bad):
+    """Issue 13: a CR/LF in --display-name split the Sender header the server writes into a
+    forged `X-Poster-Role: staff` line; any control character is refused in one line, exit 1."""
+    result = cli("user", "add", "mallory", "--email", "m@x", "--display-name",
+                 f"Mallory{bad}X-Poster-Role: staff", "--password-stdin", input="longpassword\n")
+    assert result.exit_code == 1
+    assert "control characters" in one_line_error(result)
+    assert account(cli.url, "mallory")[0] is None
+
+
+@pytest.mark.parametrize("args", [
+    ("user", "add", "mallory", "--email", "m@x\r\nX: y", "--password-stdin"),
+    ("user", "add", "mall\nory", "--email", "m@x", "--password-stdin"),
+    ("user", "add", "mallory", "--email", "mä@x", "--password-stdin"),
+    ("user", "flag", "alice", "--staff", "--by", "op\r\nX: y"),
+    ("user", "disable", "ali\nce"),
+    ("user", "passwd", "ali\rce", "--password-stdin"),
+    ("group", "create", "local.new", "--description", "one\r\ntwo"),
+    ("group", "set", "local.test", "--description", "one\ttwo"),
+    ("group", "remove", "local.test\n"),
+])
+def test_every_operator_field_refuses_control_characters(cli, args):
+    """Issue 13: names, addresses, --by and group descriptions are refused with a one-line error
+    and a non-zero exit (no traceback) when they hold a control character; nothing changes."""
+    cli("user", "add", "alice", "--email", "a@x", "--password-stdin", input="longpassword\n")
+    one_line_error(cli(*args, input="longpassword\n"))
+    assert [a["name"] for a in listed(cli)] == ["alice"]
+    info, changes = account(cli.url, "alice")
+    assert (info.role, info.disabled, changes) == ("member", False, [])
+    groups = json.loads(cli("group", "list", "--json").stdout)
+    assert [(g["name"], g["description"]) for g in groups] == [
+        ("local.test", "A group to try reading and posting")]

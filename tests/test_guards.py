@@ -52,21 +52,76 @@ def test_only_the_newest_events_are_kept(events):
     assert store.recent("k", 0.0) == 0
 
 
-def test_login_delay_per_address_and_lock_per_account(events):
+def throttle_on(events, clock, lock_after=3, lock_any_after=0, delay=1.0, max_delay=2.5):
+    depths = LoginThrottle.depths(delay, max_delay, lock_after, lock_any_after)
+    return LoginThrottle(delay, max_delay, lock_after, 900.0, clock=clock,
+                         by_address=events(depths[0]), by_pair=events(depths[1]),
+                         by_account=events(depths[2]), lock_any_after=lock_any_after)
+
+
+def test_take_counts_and_refuses_past_the_limit(events):
+    """Issue 13: the budget is taken in one step: at most ``limit`` events within the window."""
+    store = events(4)
+    assert [store.take("k", at, 0.0, 3) for at in (1.0, 2.0, 3.0, 4.0)] == [True, True, True, False]
+    assert store.recent("k", 0.0) == 3, "a refused take adds nothing"
+    assert store.take("k", 5.0, 1.5, 3), "the event at 1.0 left the window"
+    assert not store.take("other", 1.0, 0.0, 0), "a limit of 0 refuses"
+    assert store.recent("other", 0.0) == 0
+
+
+def test_discard_forgets_exactly_one_event(events):
+    """Issue 13: a successful login takes back its own attempt and nothing else."""
+    store = events(4)
+    for at in (1.0, 2.0, 3.0):
+        store.add("k", at)
+    store.discard("k", 2.0)
+    store.discard("k", 9.0)  # not there: nothing happens
+    store.discard("nobody", 1.0)
+    assert store.recent("k", 0.0) == 2
+    assert not store.take("k", 4.0, 0.0, 2), "1.0 and 3.0 are kept"
+    store.discard("k", 1.0)
+    store.discard("k", 3.0)
+    assert store.recent("k", 0.0) == 0
+    assert store.take("k", 5.0, 0.0, 1)
+
+
+def test_login_delay_per_address_and_lock_per_account_and_address(events):
+    """Issue 13: attempts count when they start; the lock is per account and address."""
     clock = Clock()
-    by_address, by_account = LoginThrottle.depths(1.0, 2.5, 3)
-    throttle = LoginThrottle(1.0, 2.5, 3, 900.0, clock=clock, by_address=events(by_address),
-                             by_account=events(by_account))
-    for _ in range(3):
-        throttle.failure("10.0.0.1", "alice")
-    assert throttle.delay_for("10.0.0.1") == 2.5, "capped at max_delay"
-    assert throttle.delay_for("10.0.0.2") == 0
-    assert throttle.locked("alice") and not throttle.locked("bob")
+    throttle = throttle_on(events, clock)
+    attempts = [throttle.begin("10.0.0.1") for _ in range(4)]
+    assert [a.delay for a in attempts] == [0, 1.0, 2.0, 2.5], "each waits for those before it, capped"
+    assert [throttle.admit(a, "alice") for a in attempts] == [True, True, True, False]
+    assert throttle.admit(throttle.begin("10.0.0.2"), "alice"), "the owner elsewhere is not locked out"
+    assert throttle.admit(throttle.begin("10.0.0.1"), "bob")
     clock.now += 901
-    assert not throttle.locked("alice") and throttle.delay_for("10.0.0.1") == 0
-    throttle.failure("10.0.0.1", "alice")
-    throttle.success("10.0.0.1", "alice")
-    assert throttle.delay_for("10.0.0.1") == 0
+    assert throttle.begin("10.0.0.1").delay == 0
+    assert throttle.admit(throttle.begin("10.0.0.1"), "alice"), "the lock ends"
+
+
+def test_lock_from_any_address(events):
+    """Issue 13: lockout_failures_any_address bounds an attack spread over many addresses."""
+    throttle = throttle_on(events, Clock(), lock_after=3, lock_any_after=5)
+    admitted = [throttle.admit(throttle.begin(f"10.0.0.{n}"), "alice") for n in range(1, 5) for _ in range(2)]
+    assert admitted == [True] * 5 + [False] * 3
+    assert not throttle.admit(throttle.begin("10.0.0.9"), "alice"), "locked from everywhere"
+    assert throttle.admit(throttle.begin("10.0.0.9"), "bob")
+
+
+def test_success_takes_back_only_its_own_attempt(events):
+    """Issue 13: a successful login must not reset its address's record; it clears the
+    account's failures from that address and does not count itself."""
+    clock = Clock()
+    throttle = throttle_on(events, clock, lock_after=3, lock_any_after=10)
+    for _ in range(2):
+        throttle.admit(throttle.begin("10.0.0.1"), "mallory-target")
+    ok = throttle.begin("10.0.0.1")
+    assert ok.delay == 2.0
+    assert throttle.admit(ok, "mallory")
+    throttle.success(ok)
+    assert throttle.begin("10.0.0.1").delay == 2.0, "the two failures still count, the success does not"
+    for _ in range(3):
+        assert throttle.admit(throttle.begin("10.0.0.1"), "mallory"), "the pair was cleared"
 
 
 def test_connection_limits_total_and_per_address(counts):
@@ -92,6 +147,18 @@ def test_shared_events_are_one_table_across_a_fork():
     os.waitpid(pid, 0)
     assert store.recent("k", 0.0) == 2
     assert store.recent("other", 0.0) == 1
+
+
+@needs_fork
+def test_shared_take_never_overdraws_across_processes():
+    """Issue 13: workers taking from one login budget at once take at most its limit in all."""
+    store = SharedEvents(64)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(sum(store.take("k", float(i), 0.0, 50) for i in range(1, 2001)))
+    mine = sum(store.take("k", i + 0.5, 0.0, 50) for i in range(1, 2001))
+    _, status = os.waitpid(pid, 0)
+    assert mine + os.waitstatus_to_exitcode(status) == 50
 
 
 @needs_fork

@@ -10,6 +10,8 @@ import secrets
 from functools import cache
 from typing import TYPE_CHECKING
 
+from storage import AccountInfo, Store
+
 from ..passwords import hash_password, verify_password
 from ..protocol import NNTPError, Response, syntax_error
 from . import command
@@ -34,33 +36,114 @@ def _decoy_hash() -> str:
 
 
 def _check_password(password: str, stored: str) -> bool:
-    """An empty ``stored`` (unknown name, or no password set) costs the same scrypt
-    as a wrong password, so the time of the answer does not tell which names exist."""
-    return verify_password(password, stored or _decoy_hash())
+    """A ``stored`` that is not a scrypt hash (unknown or locked name, no password set)
+    costs the same scrypt as a wrong password, so the time of the answer does not tell
+    which names exist."""
+    return verify_password(password, stored if stored.startswith("scrypt$") else _decoy_hash())
+
+
+async def _find_account(session: Session, user: str) -> AccountInfo | None:
+    """The account named ``user``; None for a name with bytes that are not UTF-8 (kept as
+    surrogates), which no account has and the database cannot be asked about."""
+    try:
+        user.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return await session.store.account(user)
 
 
 async def login(session: Session, user: str, password: str) -> Response:
-    """Check a password; slowed down per failure from the same address, logged either way."""
-    ctx = session.ctx
-    delay = ctx.logins.delay_for(session.address)
-    if delay:
-        await asyncio.sleep(delay)
-    if ctx.logins.locked(user):
-        log.warning("%s: login for %s refused: locked after repeated failures", session.peer, user)
-        return Response(481, "Authentication failed")
-    account = await session.store.account(user)
-    stored = account.password_hash if account is not None else ""
+    """Check a password, counted before the check (see LoginThrottle), logged either way.
+
+    Every answer takes one path: the account is looked up and one scrypt
+    runs (on the decoy hash when the name is unknown, has no hash or is
+    locked), and only then is the answer chosen, so its time does not tell
+    which names exist or which are locked.
+    """
+    throttle = session.ctx.logins
+    attempt = throttle.begin(session.address)
+    if attempt.delay:
+        await asyncio.sleep(attempt.delay)
+    account = await _find_account(session, user)
+    admitted = account is not None and throttle.admit(attempt, account.name)
+    stored = account.password_hash if account is not None and admitted else ""
     ok = await asyncio.to_thread(_check_password, password, stored)
-    if not ok or account is None or account.disabled:
-        ctx.logins.failure(session.address, user if account is not None else None)
-        reason = "disabled account" if ok else "wrong user or password"
+    if not ok or account is None or account.disabled:  # ok implies an admitted account
+        reason = ("disabled account" if ok else "wrong user or password" if account is None or admitted
+                  else "locked after repeated attempts")
         log.warning("%s: login failed for %s: %s", session.peer, user, reason)
         return Response(481, "Authentication failed")
-    ctx.logins.success(session.address, user)
+    throttle.success(attempt)
     session.account = account
     session.pending_user = None
     log.info("%s: logged in as %s (%s)", session.peer, account.name, account.role)
     return Response(281, "Authentication accepted")
+
+
+class AccountWatch:
+    """The accounts of one process's logged-in sessions, kept fresh for one small read
+    per event-loop turn, whatever the number of sessions and commands.
+
+    The accounts' stamp (storage/accounts.py) changes in the transaction of
+    every account change, by any process. It is read at most once per loop
+    turn and shared by every command of that turn; a command whose bytes
+    arrived after a change is always served in a later turn than the one
+    that began before the change, so it sees it. Accounts are read again
+    only after the stamp changed, once per name.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._turn_stamp: str | None = None
+        self._stamp: str | None = None
+        self._fresh: dict[str, AccountInfo | None] = {}
+
+    async def _current_stamp(self) -> str:
+        if self._turn_stamp is None:
+            self._turn_stamp = await self._store.accounts_stamp()
+            asyncio.get_running_loop().call_soon(self._end_turn)
+        return self._turn_stamp
+
+    def _end_turn(self) -> None:
+        self._turn_stamp = None
+
+    async def account(self, name: str) -> AccountInfo | None:
+        """The account as it stands now; None when it is gone."""
+        stamp = await self._current_stamp()
+        if stamp != self._stamp:
+            self._stamp, self._fresh = stamp, {}
+        if name in self._fresh:
+            return self._fresh[name]
+        account = await self._store.account(name)
+        if stamp == self._stamp:  # not if the stamp moved on while this read waited
+            self._fresh[name] = account
+        return account
+
+
+async def recheck_account(session: Session) -> None:
+    """Before a logged-in session's command: apply a disable or a role change made since.
+
+    A disabled (or removed) account's session drops back to anonymous, as if
+    it had never logged in: 480 where logging in would help, and it may log
+    in again (as someone else). A changed role applies from this command on.
+    Either way a selected group the session may no longer read is deselected.
+    """
+    assert session.account is not None
+    account = await session.ctx.account_watch.account(session.account.name)
+    if account is session.account:
+        return
+    if account == session.account:  # the same record, read again: keep the shared copy
+        session.account = account
+        return
+    if account is None or account.disabled:
+        log.info("%s: %s is disabled: the session is anonymous now", session.peer, session.account.name)
+        account = None
+    session.account = account
+    group = session.group
+    if group is not None:
+        base = group.name.partition(".")[2] if group.view else group.name
+        if not session.can_read(base) or (group.view and not session.views_visible):
+            session.group, session.article_number = None, None
 
 
 def _sasl_plain(session: Session, encoded: bytes) -> object:
@@ -107,7 +190,7 @@ async def handle_authinfo(session: Session, args: tuple[str, ...]) -> Response:
         if args[1].upper() != "PLAIN":
             raise NNTPError(503, f"SASL mechanism {args[1][:20]} not supported")
         if len(args) == 3:
-            result = _sasl_plain(session, args[2].encode())
+            result = _sasl_plain(session, args[2].encode("utf-8", "surrogateescape"))
             return result if isinstance(result, Response) else await result  # type: ignore[misc]
 
         async def continuation(line: bytes) -> Response:
