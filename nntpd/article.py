@@ -18,7 +18,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from email.utils import format_datetime, formataddr, parseaddr, parsedate_to_datetime
+from email.utils import format_datetime, formataddr, getaddresses, parseaddr, parsedate_to_datetime
 from functools import lru_cache
 
 __all__ = [
@@ -247,8 +247,31 @@ def _thread_key(references: str, message_id: str) -> str:
     return message_id
 
 
+def _mailboxes(from_: str) -> list[str]:
+    """The addresses From names; more than one needs a Sender (RFC 5322 3.6.2).
+
+    Only a From with a comma can name several, so the usual one skips the
+    list parser. Entries without '@' are not mailboxes: an unquoted
+    'Doe, John <j@example.com>' names one.
+    """
+    if "," not in from_:
+        return [parseaddr(from_)[1]]
+    return [address for _, address in getaddresses([from_]) if "@" in address]
+
+
 def _field(name: str, value: str) -> tuple[str, str, bytes]:
     return name, value, f"{name}: {value}\r\n".encode("utf-8", "surrogateescape")
+
+
+def _sender(identity: PosterIdentity) -> str:
+    """The account as a mailbox (RFC 5322 3.4) on one line: a name with specials is
+    quoted, a non-ASCII one becomes RFC 2047 encoded-words (at most 75 characters
+    each), and a control character from an old account record never splits the field."""
+    name = re.sub(r"[\x00-\x1f\x7f]+", " ", identity.display_name).strip()
+    if not name.isascii():
+        from email.header import Header
+        name = Header(name, "utf-8", maxlinelen=75).encode(linesep=" ")
+    return formataddr((name, re.sub(r"[\x00-\x20\x7f]", "", identity.email)))
 
 
 def prepare_article(
@@ -260,6 +283,7 @@ def prepare_article(
     max_headers: int = 0,
     max_header_bytes: int = 0,
     transit: bool = False,
+    relayed: bool = False,
 ) -> PreparedArticle:
     """Validate a POSTed article (RFC 5536) and inject it (RFC 5537 3.5).
 
@@ -275,7 +299,21 @@ def prepare_article(
     injected elsewhere, so Message-ID and Date are required, injection
     headers are kept, and only Path is extended (Xref and X-Poster-Role
     are still dropped: they only mean something when this server set them).
+
+    ``relayed`` is for IHAVE from a sender that is not a trusted peer: such an
+    article is injected here as a POST is (every reserved header and any
+    Sender dropped, Injection-Date added), so nothing it carries looks vouched
+    for by an earlier server; but, as in transit, its Message-ID and Date are
+    required and kept.
+
+    A From naming several mailboxes needs a Sender: for an account the server
+    adds its own; an anonymous poster must send one (a relayed one is dropped),
+    else the article is refused.
     """
+    if b"\x00" in raw:
+        raise ArticleRejected("Article contains a NUL octet (RFC 3977 3.6)")
+    if raw.count(b"\r") != raw.count(CRLF):
+        raise ArticleRejected("Article contains a CR that does not end a line (RFC 3977 3.6)")
     header, body = split_article(raw)
     if max_header_bytes and len(header) > max_header_bytes:
         raise ArticleRejected(f"Header block too large (max {max_header_bytes} bytes)")
@@ -315,7 +353,7 @@ def prepare_article(
     if not groups:
         raise ArticleRejected("Newsgroups header names no group")
 
-    if transit:
+    if transit or relayed:
         for name in ("Message-ID", "Date"):
             if name.lower() not in first:
                 raise ArticleRejected(f"Missing {name} header")
@@ -335,7 +373,7 @@ def prepare_article(
     for field in fields:
         key = field[0].lower()
         if key in (TRANSIT_RESERVED if transit else RESERVED_HEADERS) or (
-            identity is not None and key == "sender"
+            (identity is not None or relayed) and key == "sender"
         ):
             continue
         if key == "path":
@@ -353,10 +391,14 @@ def prepare_article(
         final.append(_field("Date", date))
     if not transit:
         final.append(_field("Injection-Date", injection_date))
+    if identity is None and not transit and (relayed or not first.get("sender", "").strip()):
+        if "," in first["from"] and len(_mailboxes(first["from"])) > 1:
+            raise ArticleRejected("From names several mailboxes, so a Sender header must name the one who"
+                                  " posted (RFC 5322 3.6.2)" + ("; a relayed Sender is not kept" if relayed else ""))
     if identity is not None:
-        from_address = parseaddr(first["from"])[1]
-        if from_address.lower() != identity.email.lower():
-            final.append(_field("Sender", formataddr((identity.display_name, identity.email))))
+        mailboxes = _mailboxes(first["from"])
+        if len(mailboxes) != 1 or mailboxes[0].lower() != identity.email.lower():
+            final.append(_field("Sender", _sender(identity)))
         if identity.role in TRUSTED_ROLES:
             final.append(_field("X-Poster-Role", identity.role))
 

@@ -34,7 +34,7 @@ class ServerSettings:
     max_header_bytes: int = 64 * 1024
     posts_per_minute: int = 30  # per account, or per address for anonymous posters; 0 = no limit
     tls_port: int = 0  # implicit TLS listener (563 in production); 0 = off
-    feed_access: str = "loopback"  # who may relay articles with IHAVE (an access level)
+    feed_access: str = "nobody"  # who may relay articles with IHAVE (an access level); IHAVE is for peers
     workers: int = 1  # server processes sharing the port (SO_REUSEPORT) and the limits' counts
     writer_process: bool = True  # SQLite, several workers: one process commits all posts (writer_link.py)
 

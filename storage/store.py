@@ -10,7 +10,7 @@ transaction committed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -383,15 +383,19 @@ class Store(AccountStore, CommunityStore):
     def article_writer(self) -> ArticleWriter:
         return self._writer
 
-    async def cancel(self, message_id: str, requester: Poster) -> None:
+    async def cancel(self, message_id: str, requester: Poster,
+                     unlock: Callable[[bytes], str | None] = lambda header: "no Cancel-Key given") -> None:
         """Withdraw an article (a cancel control message, RFC 5537 5.3).
 
         Allowed for staff accounts, for the account that posted it, and for
-        an anonymous poster with the same From address as an anonymous
-        original. Its numbers are not reused; thread figures are recomputed.
-        Raises PostRejected when not found or not allowed.
+        an anonymous requester on an anonymous original when ``unlock`` (given
+        the original's header block, inside the transaction) returns None: the
+        caller checks its Cancel-Key against the stored Cancel-Lock (RFC 8315).
+        A From anyone can type decides nothing. Its numbers are not reused;
+        thread figures are recomputed. Raises PostRejected when not found or
+        not allowed.
         """
-        await self._db.write(_cancel, message_id, requester)
+        await self._db.write(_cancel, message_id, requester, unlock)
 
     async def held(self) -> list[HeldInfo]:
         H = HeldArticle.__table__
@@ -571,21 +575,30 @@ def _bare_table(name: str) -> Table:
     return Table(name, MetaData(), Column("id", Integer))
 
 
-def _cancel(conn: Connection, message_id: str, requester: Poster) -> None:
+def _cancel_refusal(requester: Poster, account: str | None, header: bytes,
+                    unlock: Callable[[bytes], str | None]) -> str | None:
+    """Why ``requester`` may not cancel an article posted by ``account`` (None: allowed)."""
+    if requester.role == "staff":
+        return None
+    if requester.account is not None:
+        return None if requester.account == account else "you may cancel only your own articles"
+    if account is not None:
+        return "it was posted from an account; log in as that account to cancel it"
+    return unlock(header)
+
+
+def _cancel(conn: Connection, message_id: str, requester: Poster,
+            unlock: Callable[[bytes], str | None]) -> None:
     row = conn.execute(
-        select(_A.c.id, _A.c.thread_key, _A.c.author_key, _A.c.poster_account)
+        select(_A.c.id, _A.c.thread_key, _A.c.poster_account, _A.c.header)
         .where(_A.c.message_id == message_id).with_for_update()  # two cancels: one wins
     ).first()
     if row is None:
         raise PostRejected(f"Cannot cancel {message_id}: no such article")
-    article_id, key, author, account = row
-    allowed = (
-        requester.role == "staff"
-        or (requester.account is not None and requester.account == account)
-        or (requester.account is None and account is None and requester.author_key == author)
-    )
-    if not allowed:
-        raise PostRejected(f"Cannot cancel {message_id}: you may cancel only your own articles")
+    article_id, key, account, header = row
+    refused = _cancel_refusal(requester, account, header, unlock)
+    if refused is not None:
+        raise PostRejected(f"Cannot cancel {message_id}: {refused}")
     # The writer's lock order: group rows by name, then the thread row.
     groups = conn.execute(
         select(_M.c.group_id).join(_G, _G.c.id == _M.c.group_id)

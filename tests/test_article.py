@@ -541,3 +541,55 @@ def test_date_more_than_24_hours_ahead_is_rejected_rfc5537_s3_5():
     soon = format_date(now + timedelta(hours=23))
     ok = raw.replace(ahead.encode(), soon.encode())
     assert prepare_article(ok, path_host="h", now=now).date == soon
+
+
+# --- several mailboxes in From (RFC 5322 3.6.2) and relayed articles ------------
+
+
+def test_account_post_with_several_from_mailboxes_gets_sender_rfc5322_s3_6_2():
+    """RFC 5322 3.6.2: a From with more than one mailbox needs a Sender, even when the first
+    one is the account's own address; one mailbox that is the account's needs none."""
+    from nntpd.article import PosterIdentity
+
+    me = PosterIdentity("ann@example.com", "Ann")
+    for from_ in ("ann@example.com, bob@example.org", "Ann <ann@example.com>, \"Bob, B\" <bob@example.org>"):
+        raw = art(f"From: {from_}", "Newsgroups: a.b", "Subject: s")
+        senders = [v for n, v in prepare_article(raw, path_host=HOST, now=NOW, identity=me).headers
+                   if n == "Sender"]
+        assert len(senders) == 1 and "ann@example.com" in senders[0], senders
+    raw = art('From: "Doe, Ann" <ann@example.com>', "Newsgroups: a.b", "Subject: s")
+    assert all(n != "Sender" for n, _ in prepare_article(raw, path_host=HOST, now=NOW, identity=me).headers)
+
+
+def test_anonymous_post_with_several_from_mailboxes_needs_sender_rfc5322_s3_6_2():
+    """RFC 5322 3.6.2: no identity to vouch with, so the poster must name the sender."""
+    several = ("From: ann@example.com, bob@example.org", "Newsgroups: a.b", "Subject: s")
+    assert "Sender" in rejected(art(*several))
+    assert "Sender" in rejected(art(*several, "Sender: "))
+    assert ("Sender", "ann@example.com") in prep(art(*several, "Sender: ann@example.com")).headers
+    prep(art("From: Doe, John <john@example.com>", "Newsgroups: a.b", "Subject: s"))  # one mailbox
+
+
+def test_relayed_article_is_injected_here_rfc5537_s3_5():
+    """IHAVE from a non-peer: reserved headers and Sender are dropped and Injection-Date is
+    ours, as for a POST; Message-ID, Date and other headers are kept, Path is extended."""
+    raw = art("Path: far.example!not-for-mail", *BASIC, "Message-ID: <r@x>",
+              "Date: Mon, 30 Jun 2025 12:00:00 GMT", "Injection-Info: far.example; posting-account=boss",
+              "Injection-Date: Mon, 30 Jun 2025 12:00:01 GMT", "Sender: staff@example.com",
+              "X-Poster-Role: staff", "Xref: far.example comp.lang.python:9", "Cancel-Lock: sha1:abc=")
+    article = prepare_article(raw, path_host=HOST, now=NOW, relayed=True)
+    names = [n for n, _ in article.headers]
+    assert not {"Injection-Info", "Sender", "X-Poster-Role", "Xref"} & set(names)
+    assert ("Injection-Date", NOW_TEXT) in article.headers and names.count("Injection-Date") == 1
+    assert ("Path", f"{HOST}!far.example!not-for-mail") in article.headers
+    assert (article.message_id, article.date) == ("<r@x>", "Mon, 30 Jun 2025 12:00:00 GMT")
+    assert ("Cancel-Lock", "sha1:abc=") in article.headers
+    for missing in ("Message-ID", "Date"):
+        kept = [ln for ln in (*BASIC, "Message-ID: <r@x>", "Date: Mon, 30 Jun 2025 12:00:00 GMT")
+                if not ln.startswith(missing)]
+        with pytest.raises(ArticleRejected, match=missing):
+            prepare_article(art(*kept), path_host=HOST, now=NOW, relayed=True)
+    several = art("From: a@example.com, b@example.com", "Newsgroups: a.b", "Subject: s",
+                  "Message-ID: <s@x>", "Date: Mon, 30 Jun 2025 12:00:00 GMT", "Sender: a@example.com")
+    with pytest.raises(ArticleRejected, match="relayed Sender"):
+        prepare_article(several, path_host=HOST, now=NOW, relayed=True)

@@ -443,13 +443,21 @@ async def test_suck_number_and_xover_modes(client):
     await multiline(client, "article 4", f"220 4 {ROOT2}")
 
 
-async def test_suck_batch_post_feeds_with_ihave(client):
-    """suck -bp -hl host: offers each pulled article with IHAVE (RFC 3977 6.3.2): an article
-    the server has is 435 (suck deletes it as not wanted), a new one 335 then 235; a
-    relayed article keeps its headers, Path gets this server prepended and the sender's
-    Xref is replaced by this server's own."""
-    await seed(client)
-    assert (await client.cmd(f"IHAVE {ROOT}")).startswith("435")
+@pytest.fixture
+async def feeder(tmp_path: Path) -> AsyncIterator[Client]:
+    """A client of a server that takes IHAVE feeds from loopback (feed_access defaults to nobody)."""
+    async with running(tmp_path, feed_access="loopback") as handle, connected(handle) as client:
+        yield client
+
+
+async def test_suck_batch_post_feeds_with_ihave(feeder):
+    """suck -bp -hl host: offers each pulled article with IHAVE (RFC 3977 6.3.2), to a server
+    whose feed_access admits it: an article the server has is 435 (suck deletes it as not
+    wanted), a new one 335 then 235; a relayed article keeps its other headers, Path gets
+    this server prepended, and the sender's Xref and Injection-Date are replaced by this
+    server's own (no sender is a trusted peer, so the feed is injected here)."""
+    await seed(feeder)
+    assert (await feeder.cmd(f"IHAVE {ROOT}")).startswith("435")
     mid = unique_id("suck")
     relayed = (b"Path: other.example!not-for-mail\r\n"
                b"From: Far Away <far@example.net>\r\n"
@@ -461,12 +469,13 @@ async def test_suck_batch_post_feeds_with_ihave(client):
                b"Xref: other.example local.test:42\r\n"
                b"\r\n"
                b".dot first\r\nsecond\r\n")
-    assert (await client.cmd(f"IHAVE {mid}")).startswith("335")
-    await client.send(stuff(relayed))
-    assert (await client.line()).startswith("235")
-    lines = await multiline(client, f"ARTICLE {mid}", "220")
+    assert (await feeder.cmd(f"IHAVE {mid}")).startswith("335")
+    await feeder.send(stuff(relayed))
+    assert (await feeder.line()).startswith("235")
+    lines = await multiline(feeder, f"ARTICLE {mid}", "220")
     assert header(lines, "Path") == "test.example!other.example!not-for-mail"
     assert header(lines, "Xref") == "test.example local.test:6"
+    assert header(lines, "Injection-Date") != "Fri, 27 Nov 2026 07:55:27 GMT"
     assert lines[lines.index("") + 1:] == [".dot first", "second"]
 
 
@@ -533,10 +542,12 @@ async def test_real_suck_pulls_articles_byte_exact(server, client, tmp_path):
 
 
 async def start_peer(tmp_path: Path) -> ServerHandle:
-    """A second server with its own path identity (start_server always uses test.example)."""
+    """A second server with its own path identity (start_server always uses test.example)
+    that takes feeds from loopback (feed_access defaults to nobody)."""
     tmp_path.mkdir()
     db_path = tmp_path / "news.sqlite3"
-    return await start_server_on(f"sqlite+aiosqlite:///{db_path}", db_path, path_host="peer.example")
+    return await start_server_on(f"sqlite+aiosqlite:///{db_path}", db_path, path_host="peer.example",
+                                 feed_access="loopback")
 
 
 @needs["suck"]

@@ -109,3 +109,15 @@ async def test_article_split_across_many_small_writes(tmp_path):
         assert (await asyncio.wait_for(client.line(), 5)).startswith("240")
         assert (await _article(client, mid)).endswith(b"\r\n\r\n. x\r\nend\r\n")
         await client.close()
+
+
+async def test_nul_or_lone_cr_in_an_article_is_refused(tmp_path):
+    """RFC 3977 3.6: an article holds no NUL, and CR only before LF; 441, never stored changed."""
+    async with running(tmp_path) as handle:
+        client = await handle.connect()
+        for body in ("a\x00b\r\n.\r\n", "a\rb\r\n.\r\n"):
+            mid = unique_id("bad")
+            status = await _post_raw(client, _raw_article(mid, body))
+            assert status.startswith("441"), status
+            assert (await client.cmd(f"STAT {mid}")).startswith("430")
+        await client.close()

@@ -28,6 +28,9 @@ are two independent clients, exactly like two ``nntpd serve`` processes.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -166,9 +169,21 @@ async def cli(url: str, *args: str, input: str | None = None, ok: bool = True) -
 
 
 def article(mid: str, *, groups: str = TEST, subject: str = "Subject", from_: str = "Ann <ann@example.com>",
-            refs: str | None = None, body: str = "Body\n.dot line\n") -> str:
+            refs: str | None = None, body: str = "Body\n.dot line\n", lock: str = "") -> str:
     extra = f"References: {refs}\n" if refs else ""
+    extra += f"Cancel-Lock: {lock}\n" if lock else ""
     return f"From: {from_}\nNewsgroups: {groups}\nSubject: {subject}\nMessage-ID: {mid}\n{extra}\n{body}"
+
+
+def key_and_lock(mid: str) -> tuple[str, str]:
+    """RFC 8315 4: c-key = Base64(HMAC-SHA256(secret, mid)), c-lock = Base64(SHA-256(c-key))."""
+    key = base64.b64encode(hmac.new(b"poster's secret", mid.encode(), hashlib.sha256).digest()).decode()
+    return f"sha256:{key}", "sha256:" + base64.b64encode(hashlib.sha256(key.encode()).digest()).decode()
+
+
+def cancel(target: str, from_: str = "ann@example.com", key: str = "") -> str:
+    key_line = f"Cancel-Key: {key}\n" if key else ""
+    return f"From: {from_}\nNewsgroups: local.test\nSubject: cmsg\nControl: cancel {target}\n{key_line}\ncancel\n"
 
 
 async def posted(c: Client, text: str) -> str:
@@ -425,19 +440,17 @@ async def test_group_remove_keeps_crossposted_articles(client, pg):
 
 
 async def test_cancel_withdraws_the_article_and_raises_the_low_water_mark(client, pg):
-    """RFC 5537 5.3 on PostgreSQL: numbers are not reused, thread figures follow."""
-    await posted(client, article("<c1@x>"))
-    await posted(client, article("<c2@x>", refs="<c1@x>", from_="bob@example.com"))
-    status = await client.post("From: mallory@example.com\nNewsgroups: local.test\nSubject: cmsg\n"
-                               "Control: cancel <c1@x>\n\ncancel\n")
+    """RFC 5537 5.3 on PostgreSQL: numbers are not reused, thread figures follow; an anonymous
+    cancel needs the Cancel-Key of the original's Cancel-Lock (RFC 8315)."""
+    await posted(client, article("<c1@x>", lock=key_and_lock("<c1@x>")[1]))
+    await posted(client, article("<c2@x>", refs="<c1@x>", from_="bob@example.com", lock=key_and_lock("<c2@x>")[1]))
+    status = await client.post(cancel("<c1@x>", from_="mallory@example.com"))
     assert status.startswith("441"), status
-    await posted(client, "From: bob@example.com\nNewsgroups: local.test\nSubject: cmsg\n"
-                         "Control: cancel <c2@x>\n\ncancel\n")
+    await posted(client, cancel("<c2@x>", from_="bob@example.com", key=key_and_lock("<c2@x>")[0]))
     assert (await client.cmd("STAT <c2@x>")).startswith("430")
     thread = await pg.store.thread("<c1@x>")
     assert thread is not None and (thread["posts"], thread["first_reply_at"]) == (1, None)
-    await posted(client, "From: ann@example.com\nNewsgroups: local.test\nSubject: cmsg\n"
-                         "Control: cancel <c1@x>\n\ncancel\n")
+    await posted(client, cancel("<c1@x>", key=key_and_lock("<c1@x>")[0]))
     assert await client.cmd("GROUP local.test") == "211 0 3 2 local.test"
     await posted(client, article("<c3@x>"))
     assert await client.cmd("GROUP local.test") == "211 1 3 3 local.test"
@@ -547,13 +560,13 @@ async def test_two_servers_cancelling_one_article_keep_the_count_right(pg, pg2):
     hold = await blocker(pg.url)
     try:
         await posted(a, article("<keep@x>", groups=f"{TEST},{OTHER}"))
-        await posted(a, article("<doomed@x>", groups=f"{TEST},{OTHER}"))
+        await posted(a, article("<doomed@x>", groups=f"{TEST},{OTHER}", lock=key_and_lock("<doomed@x>")[1]))
         tx = hold.transaction()
         await tx.start()
         await hold.execute("SELECT 1 FROM memberships m JOIN articles a ON a.id = m.article_id "
                            "WHERE a.message_id = '<doomed@x>' FOR UPDATE OF m")
-        cancel = "From: ann@example.com\nNewsgroups: local.test\nSubject: cmsg\nControl: cancel <doomed@x>\n\nx\n"
-        posts = [asyncio.ensure_future(a.post(cancel)), asyncio.ensure_future(b.post(cancel))]
+        doom = cancel("<doomed@x>", key=key_and_lock("<doomed@x>")[0])
+        posts = [asyncio.ensure_future(a.post(doom)), asyncio.ensure_future(b.post(doom))]
         await lock_waiters(hold, 2)
         await tx.commit()
         statuses = await asyncio.wait_for(asyncio.gather(*posts), 20)

@@ -228,6 +228,30 @@ async def test_client_sender_dropped_for_authenticated_post(tmp_path):
         assert header_lines(await head(client, "fake-sender-2"), "Sender") == []
 
 
+async def test_sender_added_when_from_names_several_mailboxes(tmp_path):
+    """RFC 5322 3.6.2: a From with several mailboxes needs a Sender; the account's own address
+    listed first is not enough, the server adds its Sender (and drops the client's)."""
+    async with serving(tmp_path) as handle, connected(handle, "max") as client:
+        several = article("several", from_="max@example.com, Boss <boss@example.org>",
+                          extra="Sender: boss@example.org\n")
+        assert (await client.post(several)).startswith("240")
+        (sender,) = header_lines(await head(client, "several"), "Sender")
+        assert sender.endswith("<max@example.com>"), sender
+
+
+async def test_anonymous_post_with_several_from_mailboxes_needs_its_own_sender(tmp_path):
+    """RFC 5322 3.6.2: with no account to vouch for, an anonymous poster whose From names
+    several mailboxes must send a Sender (441 without one); with one it is stored as sent."""
+    async with serving(tmp_path) as handle, connected(handle) as client:
+        from_ = "ann@example.com, Bob <bob@example.org>"
+        status = await client.post(article("anon-several", from_=from_))
+        assert status.startswith("441") and "Sender" in status, status
+        assert (await client.cmd("STAT <anon-several@example.com>")).startswith("430")
+        with_sender = article("anon-several", from_=from_, extra="Sender: ann@example.com\n")
+        assert (await client.post(with_sender)).startswith("240")
+        assert header_lines(await head(client, "anon-several"), "Sender") == ["Sender: ann@example.com"]
+
+
 # -- thread figures (spec) -----------------------------------------------------------
 
 

@@ -103,7 +103,7 @@ async def test_a_post_in_flight_when_the_writer_dies_is_stored_once(tmp_path):
     is cut off but still running (it commits too when the lock frees), so the
     Message-ID's uniqueness is what keeps one copy: nothing lost, nothing twice.
     """
-    async with running(tmp_path) as handle:
+    async with running(tmp_path, feed_access="loopback") as handle:
         writer_end, server_end = socket.socketpair()
         writer_store = Store(handle.url, path_host=WRITER_HOST)
         task = asyncio.create_task(serve_writer(writer_store.article_writer, [writer_end]))

@@ -15,15 +15,18 @@ from typing import TYPE_CHECKING
 
 from storage import Poster, PostRejected, view_of
 
+from .. import cancel_lock
 from ..article import (
     ArticleRejected,
     PosterIdentity,
     PreparedArticle,
+    header_value,
     is_valid_message_id,
     prepare_article,
 )
 from ..protocol import NNTPError, Response, syntax_error
 from . import command
+from .reader import readable
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -71,18 +74,55 @@ def _rate_key(session: Session) -> str | None:
     return None if session.loopback else f"address:{session.address}"
 
 
+def refuse_groups(session: Session, groups: tuple[str, ...]) -> None:
+    """The group rules of a POST, shared with IHAVE: no views, only groups the sender may post to."""
+    views = [g for g in groups if view_of(g) is not None]
+    if views:
+        base = view_of(views[0])[1]  # type: ignore[index]
+        raise ArticleRejected(f"{views[0]} is a read-only view; post to {base} instead")
+    denied = [g for g in groups if not session.ctx.policy.can_post(g, session.who)]
+    if denied:
+        raise ArticleRejected(f"Posting to {denied[0]} is not allowed for you")
+
+
+async def _check_cancel_groups(session: Session, target: str, poster: Poster) -> None:
+    """A cancel reaches only into groups its sender may post to; staff reach every group.
+
+    Without this, a cancel could withdraw an article from a group closed to
+    its sender. A target in a group the sender cannot read gets the same
+    answer as a missing one, so a cancel does not reveal private articles.
+    """
+    if poster.role == "staff":
+        return
+    stored = await session.store.article_by_id(target)
+    if stored is None or not readable(session, stored.xref):
+        raise ArticleRejected(f"Cannot cancel {target}: no such article")
+    for entry in stored.xref.split()[1:]:
+        group = entry.rpartition(":")[0]
+        if not session.ctx.policy.can_post(group, session.who):
+            raise ArticleRejected(f"Cannot cancel {target}: posting to {group} is not allowed for you")
+
+
 async def _control(session: Session, article: PreparedArticle, poster: Poster) -> str:
     """Act on a control message (RFC 5537 5): only cancel, as Thunderbird sends it.
 
     The cancel itself is not stored. Group control messages are refused:
-    operators manage groups with the CLI.
+    operators manage groups with the CLI. An anonymous cancel of an anonymous
+    article needs a Cancel-Key that opens the original's Cancel-Lock (RFC 8315).
     """
     assert article.control is not None
     words = article.control.split()
     if len(words) == 2 and words[0].lower() == "cancel" and is_valid_message_id(words[1]):
-        await session.store.cancel(words[1], poster)
-        log.info("%s: %s cancelled %s", session.peer, poster.author_key, words[1])
-        return words[1]
+        target = words[1]
+        await _check_cancel_groups(session, target, poster)
+        keys = next((v for n, v in article.headers if n.lower() == "cancel-key"), None)
+
+        def unlock(header: bytes) -> str | None:
+            return cancel_lock.refusal(keys, header_value(bytes(header), "Cancel-Lock"))
+
+        await session.store.cancel(target, poster, unlock)
+        log.info("%s: %s cancelled %s", session.peer, poster.author_key, target)
+        return target
     raise ArticleRejected("Only 'Control: cancel <message-id>' is accepted; groups are managed by the operator")
 
 
@@ -98,13 +138,7 @@ async def handle_post(session: Session, args: tuple[str, ...]) -> Response:
     async def receive(raw: bytes) -> Response:
         try:
             article, poster = await _prepare(session, raw)
-            views = [g for g in article.newsgroups if view_of(g) is not None]
-            if views:
-                base = view_of(views[0])[1]  # type: ignore[index]
-                raise ArticleRejected(f"{views[0]} is a read-only view; post to {base} instead")
-            denied = [g for g in article.newsgroups if not session.ctx.policy.can_post(g, session.who)]
-            if denied:
-                raise ArticleRejected(f"Posting to {denied[0]} is not allowed for you")
+            refuse_groups(session, article.newsgroups)
             key = _rate_key(session)
             if key is not None and not session.ctx.post_rate.allow(key):
                 limit = session.settings.server.posts_per_minute
