@@ -84,8 +84,12 @@ def printable(text: str) -> str:
 
 
 def status(code: int, text: str) -> bytes:
-    """A single status line (section 3.2): printable UTF-8, whatever the text echoes."""
-    return f"{code} {printable(text)}\r\n".encode()
+    """A single status line (section 3.2): printable UTF-8 of at most 512 octets with its
+    CRLF (section 3.1), whatever client text it echoes (cut short with "...")."""
+    line = f"{code} {printable(text)}".encode()
+    if len(line) > MAX_COMMAND_LINE - 2:
+        line = line[: MAX_COMMAND_LINE - 5].decode("utf-8", "ignore").encode() + b"..."
+    return line + CRLF
 
 
 def stuff_line(line: bytes) -> bytes:

@@ -571,3 +571,14 @@ def test_parse_datetime_without_gmt_is_server_local_time(monkeypatch):
         monkeypatch.delenv("TZ")
         time_module.tzset()
     assert (utc - local).total_seconds() == 3600
+
+
+def test_status_line_is_printable_and_at_most_512_octets():
+    """RFC 3977 3.1: a response line is at most 512 octets with its CRLF; echoed client
+    text never brings control bytes or undecodable octets into it."""
+    from nntpd.protocol import status
+
+    line = status(411, "No such newsgroup " + "\u00e9" * 400)
+    assert len(line) <= 512 and line.endswith(b"...\r\n")
+    line.decode("utf-8")
+    assert status(500, "Unknown command DATE\x00PROBE\udcff") == b"500 Unknown command DATE?PROBE?\r\n"
