@@ -29,6 +29,7 @@ from sqlalchemy import (
     inspect,
     null,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
@@ -71,6 +72,9 @@ __all__ = [
 ]
 
 OVERVIEW_CHUNK = 2000
+# Whole header blocks (up to max_header_bytes each) are larger than overview lines:
+# fewer per read keep each of its steps on the event loop short (HDR of any header).
+HEADERS_CHUNK = 100
 
 
 class StoreError(Exception):
@@ -498,12 +502,12 @@ class Store(AccountStore, CommunityStore):
         return self._chunks(_OVERVIEW_RANGE_IN[view], group_id, low, high, chunk, _span(view))
 
     def headers(self, group_id: int, low: int, high: int, view: str | None = None,
-                chunk: int = 500) -> AsyncIterator[list[Any]]:
+                chunk: int = HEADERS_CHUNK) -> AsyncIterator[list[Any]]:
         """(number, header block) rows in ordered chunks, for HDR of other headers."""
         return self._chunks(_HEADERS_RANGE_IN[view], group_id, low, high, chunk, _span(view))
 
     def numbers(self, group_id: int, low: int, high: int, view: str | None = None,
-                chunk: int = 10000) -> AsyncIterator[list[Any]]:
+                chunk: int = 5000) -> AsyncIterator[list[Any]]:
         return self._chunks(_NUMBERS_RANGE_IN[view], group_id, low, high, chunk, _span(view))
 
     async def overview_by_id(self, message_id: str) -> bytes | None:
@@ -515,22 +519,23 @@ class Store(AccountStore, CommunityStore):
         """(message_id, group name) of articles that arrived at or after ``since``."""
         # Keyset-paged on the article id: no cursor held open (works in
         # autocommit on every engine) and never the whole result in memory.
+        # Keyset-paged in arrival order on the arrived_at index, which also holds
+        # the id: a page reads only index entries and the start of each article's
+        # row (the message_id), never the large header and body that lie before
+        # arrived_at in the row. On SQLite every read runs on the event loop.
         stmt = (
-            select(_A.c.id, _A.c.message_id, _G.c.name)
+            select(_A.c.id, _A.c.message_id, _G.c.name, _A.c.arrived_at)
             .join(_M, _M.c.article_id == _A.c.id)
             .join(_G, _G.c.id == _M.c.group_id)
-            .where(_A.c.arrived_at >= since, _A.c.id > bindparam("after"))
-            .order_by(_A.c.id)
+            .where(_A.c.arrived_at >= since,
+                   tuple_(_A.c.arrived_at, _A.c.id)
+                   > tuple_(bindparam("at", type_=_A.c.arrived_at.type), bindparam("after")))
+            .order_by(_A.c.arrived_at, _A.c.id)
             .limit(NEWNEWS_PAGE)
         )
-        # Start at the first new article (the arrived_at index): a date after every
-        # article must not make one read walk the whole table on the event loop.
-        first = await self._scalar(select(func.min(_A.c.id)).where(_A.c.arrived_at >= since))
-        if first is None:
-            return
-        after = first - 1
+        at, after = since, 0
         while True:
-            rows = await self._all(stmt, {"after": after})
+            rows = await self._all(stmt, {"at": at, "after": after})
             if not rows:
                 return
             last_id = rows[-1][0]
@@ -540,7 +545,7 @@ class Store(AccountStore, CommunityStore):
                 complete = rows
             for row in complete:
                 yield row[1], row[2]
-            after = complete[-1][0]
+            at, after = complete[-1][3], complete[-1][0]
             await asyncio.sleep(0)  # SQLite reads run on the loop: let other clients in
 
     async def thread(self, key: str) -> dict[str, Any] | None:
