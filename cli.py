@@ -129,7 +129,13 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
     database: one Python process uses one core, the workers use them all.
     On SQLite they hand their posts to one writer process (writer_process).
     """
-    from nntpd.processes import fork_workers, fork_writer, stop_processes, watch_workers
+    from nntpd.processes import (
+        fork_workers,
+        fork_writer,
+        signal_processes,
+        stop_processes,
+        watch_workers,
+    )
     from nntpd.server import NNTPServer
 
     settings = ctx.settings
@@ -171,6 +177,8 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
             if announce and guards is not None:  # several workers: watch the forked ones
                 watch_workers(children, guards.worker_gone)
             await stop.wait()
+            if announce:  # the workers close their connections while this one does
+                signal_processes(children)
         finally:
             await server.close()
             await store.close()

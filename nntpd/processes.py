@@ -68,13 +68,18 @@ def fork_workers(count: int, serve_child: Callable[[int], None],
     return children
 
 
-def stop_processes(children: list[int]) -> None:
-    """SIGTERM each child, then wait for all of them."""
+def signal_processes(children: list[int]) -> None:
+    """SIGTERM each child without waiting: they wind down alongside the caller."""
     for pid in children:
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
+
+
+def stop_processes(children: list[int]) -> None:
+    """SIGTERM each child, then wait for all of them."""
+    signal_processes(children)
     for pid in children:
         try:
             os.waitpid(pid, 0)

@@ -163,7 +163,7 @@ class NNTPServer:
     async def serve_forever(self) -> None:
         await asyncio.gather(*(s.serve_forever() for s in self._servers))
 
-    async def close(self, grace: float = 3.0) -> None:
+    async def close(self, grace: float = 2.0) -> None:
         """Stop listening, end every connection (400, even mid-command), and wait for them.
 
         Without this a signal would wait for idle clients to leave (the
@@ -221,7 +221,7 @@ class NNTPServer:
             self._tasks.discard(task)  # type: ignore[arg-type]
             self._connections -= 1
             limits.release(address)
-            await _close(writer)
+            await _close(writer, SHUTDOWN_CLOSE_WAIT if self._closing else CLOSE_WAIT)
 
     async def _converse(self, session: Session, reader: asyncio.StreamReader,
                         writer: asyncio.StreamWriter) -> None:
@@ -392,9 +392,18 @@ async def _drain(writer: asyncio.StreamWriter, idle: float) -> None:
         await writer.drain()
 
 
-async def _close(writer: asyncio.StreamWriter) -> None:
+CLOSE_WAIT = 10.0  # seconds a closing connection may take to hand its last answer over
+SHUTDOWN_CLOSE_WAIT = 1.0
+
+
+async def _close(writer: asyncio.StreamWriter, wait: float = CLOSE_WAIT) -> None:
+    """Close after the pending answer is sent, but abort a client that does not take it:
+    a connection must not stay open (and counted) because its client stopped reading."""
     try:
         writer.close()
-        await writer.wait_closed()
+        async with asyncio.timeout(wait):
+            await writer.wait_closed()
+    except TimeoutError:
+        writer.transport.abort()
     except (ConnectionError, OSError):
         pass
