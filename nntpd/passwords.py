@@ -27,6 +27,19 @@ def hash_password(password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int
     return f"scrypt${n}${r}${p}${b64(salt)}${b64(digest)}"
 
 
+def decoy_hash() -> str:
+    """A hash in the format and at the cost of ``hash_password`` that no password matches.
+
+    Checking a password against it costs what checking a real one does, so an
+    unknown or locked name is answered in the same time; it is made without
+    running scrypt (random bytes stand for the digest), so it costs nothing
+    to make at start-up or on first use.
+    """
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    return (f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}$"
+            f"{b64(secrets.token_bytes(16))}${b64(secrets.token_bytes(KEY_BYTES))}")
+
+
 def verify_password(password: str, stored: str) -> bool:
     """Constant-time comparison; False for an empty or unknown hash format."""
     try:

@@ -6,13 +6,12 @@ import asyncio
 import base64
 import binascii
 import logging
-import secrets
 from functools import cache
 from typing import TYPE_CHECKING
 
 from storage import AccountInfo, Store
 
-from ..passwords import hash_password, verify_password
+from ..passwords import decoy_hash, verify_password
 from ..protocol import NNTPError, Response, syntax_error
 from . import command
 
@@ -31,8 +30,8 @@ def _check_can_authenticate(session: Session) -> None:
 
 @cache
 def _decoy_hash() -> str:
-    """A hash no password matches, made with the default cost (once, on first use)."""
-    return hash_password(secrets.token_hex(16))
+    """The decoy hash of this process (see passwords.decoy_hash)."""
+    return decoy_hash()
 
 
 def _check_password(password: str, stored: str) -> bool:
