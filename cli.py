@@ -8,23 +8,29 @@ import gc
 import getpass
 import json
 import logging
+import os
 import re
 import signal
 import socket
+import sqlite3
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta, timezone
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidRequestError, NoSuchModuleError
 
+from nntpd import __version__
 from nntpd.article import is_valid_group_name
 from nntpd.config import ConfigError, Settings, load_settings
 from nntpd.passwords import hash_password
 from storage import AccountError, Store, StoreError
 from storage.accounts import CONTROL
-from storage.engine import is_sqlite_file
+from storage.engine import is_sqlite, is_sqlite_file
 from storage.writer_link import WriterLink
 
 T = TypeVar("T")
@@ -48,8 +54,127 @@ class Context:
                 raise click.ClickException(str(exc)) from None
         return self._settings
 
-    def store(self) -> Store:
-        return Store(self.settings.database.url, path_host=self.settings.server.path_host)
+    def store(self, *, create: bool = False) -> Store:
+        """A Store on the configured database, or StoreError with one line saying why it cannot be.
+
+        Only ``init`` passes create=True: every other command refuses a SQLite file that does
+        not exist before SQLite (and the write lock beside it) would create an empty one.
+        """
+        url = self.settings.database.url
+        parsed = _parse_url(url)
+        _check_driver(url, parsed)
+        _check_sqlite_file(url, parsed, create)
+        try:
+            return Store(url, path_host=self.settings.server.path_host)
+        except (ArgumentError, InvalidRequestError, ImportError, ValueError, OSError) as exc:
+            raise StoreError(f"cannot open database {_shown(url)}: {_reason(exc)}") from None
+
+
+# -- the database URL: every way it can be unusable is one line (issue 14) -----------
+
+URL_EXAMPLES = "e.g. sqlite:///nntpd.sqlite3 or postgresql+asyncpg://user:pass@host/db"
+DRIVER_HINTS = {"asyncpg": "install the postgres extra: pip install -e '.[postgres]'"}
+
+
+def _shown(url: str) -> str:
+    """The URL for messages, without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return url
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of what went wrong, without the driver's class names and SQL."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _parse_url(url: str) -> URL:
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError):
+        raise StoreError(f"invalid database URL {url!r}: use DIALECT[+DRIVER]://..., {URL_EXAMPLES}") from None
+
+
+def _check_driver(url: str, parsed: URL) -> None:
+    """The URL's dialect is known and its driver is installed (the store opens engines with it)."""
+    try:
+        dialect = parsed.get_dialect()
+        if not is_sqlite(url):  # reached through SQLAlchemy's async engine (storage/engine.py)
+            dialect = dialect.get_async_dialect_cls(parsed)
+    except NoSuchModuleError:
+        raise StoreError(f"cannot use database {_shown(url)}: no database or driver named "
+                         f"{parsed.drivername!r} ({URL_EXAMPLES})") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        driver = parsed.get_driver_name()
+        hint = DRIVER_HINTS.get(driver, f"no Python module {exc.name or driver!r}")
+        raise StoreError(f"cannot use database {_shown(url)}: its driver {driver} is not installed "
+                         f"({hint})") from None
+
+
+def _check_sqlite_file(url: str, parsed: URL, create: bool) -> None:
+    """A SQLite file's folder exists (and is writable to create it); only init may create it."""
+    database = parsed.database
+    if not is_sqlite_file(url) or not database or database.startswith("file:"):
+        return  # in memory, or a URI filename: SQLite says what is wrong
+    path = Path(database)
+    folder = path.parent
+    problem = None
+    if not folder.exists():
+        problem = f"folder {folder} does not exist"
+    elif not folder.is_dir():
+        problem = f"{folder} is not a folder"
+    elif path.is_dir():
+        problem = f"{path} is a folder"
+    elif not path.exists():
+        if not create:
+            raise StoreError(f"no database at {_shown(url)}: run 'nntpd init' first")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            problem = f"folder {folder} is not writable"
+    if problem:
+        raise StoreError(f"cannot open database {_shown(url)}: {problem}")
+
+
+async def _reach(store: Store, first: Awaitable[T]) -> T:
+    """The first statement on a database: a server not reachable or a file not openable -> StoreError."""
+    try:
+        return await first
+    except (OSError, DBAPIError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot open database {_shown(store.url)}: {_reason(exc)}") from None
+
+
+def run_database(ctx: Context, main: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that uses the database; its failures become one line and exit 1.
+
+    StoreError carries the operator's message (no database, a URL, driver or file that cannot
+    be used, a group that exists...); a database error met later is shown by its first line.
+    """
+    try:
+        return asyncio.run(main)
+    except StoreError as exc:  # the store names the URL as given: hide its password here too
+        url = ctx.settings.database.url
+        raise click.ClickException(str(exc).replace(url, _shown(url))) from None
+    except (DBAPIError, sqlite3.Error) as exc:
+        raise click.ClickException(
+            f"database error on {_shown(ctx.settings.database.url)}: {_reason(exc)}") from None
+
+
+async def _checked_store(ctx: Context) -> Store:
+    """A store on a database that ``nntpd init`` made; the caller closes it."""
+    store = ctx.store()
+    try:
+        await _reach(store, store.check_schema())
+    except BaseException:
+        await store.close()
+        raise
+    return store
 
 
 def one_line(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -70,22 +195,40 @@ def run_with_store(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
         ctx: Context = click.get_current_context().find_object(Context)
 
         async def main() -> T:
-            store = ctx.store()
+            store = await _checked_store(ctx)
             try:
-                await store.check_schema()
                 return await fn(store, *args, **kwargs)
             finally:
                 await store.close()
 
-        try:
-            return asyncio.run(main())
-        except StoreError as exc:
-            raise click.ClickException(str(exc)) from None
+        return run_database(ctx, main())
 
     return wrapper
 
 
+def exclusive(*names: str, required: bool = False) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Refuse more than one of these flags (and, if required, none) with a usage error,
+    before the command opens the database."""
+
+    def decorate(fn: Callable[..., T]) -> Callable[..., T]:
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> T:
+            given = [name for name in names if kwargs.get(name)]
+            if len(given) > 1 or (required and not given):
+                ctx = click.get_current_context()
+                flags = {p.name: p.opts[0] for p in ctx.command.params}
+                choices = ", ".join(flags[name] for name in names)
+                raise click.UsageError(f"{'choose' if given else 'give'} one of {choices}", ctx)
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 @click.group()
+@click.version_option(__version__, "--version", prog_name="nntpd", message="%(prog)s %(version)s",
+                      help="Show the version and exit.")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML configuration file.")
 @click.option("--database", "database", help="Database URL (overrides the config).")
 @click.pass_context
@@ -102,9 +245,9 @@ def init(ctx: Context, sample: bool) -> None:
     """Create or upgrade the database (idempotent)."""
 
     async def run() -> None:
-        store = ctx.store()
+        store = ctx.store(create=True)
         try:
-            created = await store.init_schema()
+            created = await _reach(store, store.init_schema())
             if sample and await store.group(SAMPLE_GROUP) is None:
                 await store.create_group(SAMPLE_GROUP, description="A group to try reading and posting",
                                          creator="nntpd init")
@@ -112,12 +255,13 @@ def init(ctx: Context, sample: bool) -> None:
             await store.close()
         click.echo(f"{'Created' if created else 'Upgraded'} database {ctx.settings.database.url}")
 
-    asyncio.run(run())
+    run_database(ctx, run())
 
 
 @main.command()
 @click.option("--host", help="Address to listen on (default from config, 127.0.0.1).")
-@click.option("--port", type=int, help="Port to listen on (default from config, 1119).")
+@click.option("--port", type=click.IntRange(0, 65535),
+              help="Port to listen on (default from config, 1119; 0: any free port).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Server processes sharing the port (default from config, 1).")
 @click.pass_obj
@@ -144,11 +288,7 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def check() -> None:
-        store = ctx.store()
-        try:
-            await store.check_schema()
-        finally:
-            await store.close()
+        await (await _checked_store(ctx)).close()
 
     async def run(index: int, link: socket.socket | None) -> None:
         announce = index == 0  # the parent: it announces and watches the other workers
@@ -183,8 +323,8 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
             await server.close()
             await store.close()
 
+    run_database(ctx, check())
     try:
-        asyncio.run(check())
         guards = None
         if workers > 1:  # limits count for the whole server: the workers share these counts
             from nntpd.shared_guards import shared_guards
@@ -223,8 +363,7 @@ def _check_name(name: str) -> None:
 
 
 def _status(moderated: bool, read_only: bool, posting: bool = False) -> str | None:
-    if sum((moderated, read_only, posting)) > 1:
-        raise click.UsageError("choose one of --moderated, --read-only, --posting")
+    """The status the flags ask for (@exclusive refuses more than one)."""
     return "m" if moderated else "n" if read_only else "y" if posting else None
 
 
@@ -233,6 +372,7 @@ def _status(moderated: bool, read_only: bool, posting: bool = False) -> str | No
 @click.option("--description", default="", callback=one_line, help="One line shown by LIST NEWSGROUPS.")
 @click.option("--moderated", is_flag=True, help="Posts are held for approval (nntpd queue).")
 @click.option("--read-only", is_flag=True, help="Nobody can post.")
+@exclusive("moderated", "read_only")
 @run_with_store
 async def group_create(store: Store, name: str, description: str, moderated: bool, read_only: bool) -> None:
     """Create a newsgroup."""
@@ -243,7 +383,7 @@ async def group_create(store: Store, name: str, description: str, moderated: boo
 
 
 @group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts: one object per group.")
 @run_with_store
 async def group_list(store: Store, as_json: bool) -> None:
     """List newsgroups with their water marks."""
@@ -275,6 +415,7 @@ async def group_remove(store: Store, name: str) -> None:
 @click.option("--moderated", is_flag=True, help="Hold posts for approval.")
 @click.option("--read-only", is_flag=True, help="Refuse posts.")
 @click.option("--posting", is_flag=True, help="Allow posting (status y).")
+@exclusive("moderated", "read_only", "posting")
 @run_with_store
 async def group_set(store: Store, name: str, description: str | None, moderated: bool,
                     read_only: bool, posting: bool) -> None:
@@ -294,7 +435,7 @@ def queue() -> None:
 
 
 @queue.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts: one object per held post.")
 @run_with_store
 async def queue_list(store: Store, as_json: bool) -> None:
     """List held posts."""
@@ -399,17 +540,18 @@ async def user_passwd(store: Store, name: str, password_stdin: bool) -> None:
 
 @user.command("flag")
 @click.argument("name", callback=one_line)
-@click.option("--staff", "role", flag_value="staff", help="Flag as staff.")
-@click.option("--mvp", "role", flag_value="mvp", help="Flag as MVP.")
-@click.option("--member", "role", flag_value="member", help="Back to an ordinary member.")
+@click.option("--staff", is_flag=True, help="Flag as staff.")
+@click.option("--mvp", is_flag=True, help="Flag as MVP.")
+@click.option("--member", is_flag=True, help="Back to an ordinary member.")
 @click.option("--by", "changed_by", default=None, callback=one_line,
               help="Who makes the change (default: your login name).")
+@exclusive("staff", "mvp", "member", required=True)
 @run_with_store
 @_account_errors
-async def user_flag(store: Store, name: str, role: str | None, changed_by: str | None) -> None:
+async def user_flag(store: Store, name: str, staff: bool, mvp: bool, member: bool,
+                    changed_by: str | None) -> None:
     """Set the role: --staff, --mvp or --member. Applies to the next post, no restart needed."""
-    if role is None:
-        raise click.UsageError("give one of --staff, --mvp, --member")
+    role = "staff" if staff else "mvp" if mvp else "member"
     account = await store.set_role(name, role, changed_by=changed_by or _operator())
     click.echo(f"{account.name} is now {account.role}")
 
@@ -436,7 +578,7 @@ async def user_enable(store: Store, name: str) -> None:
 
 @user.command("list")
 @click.option("--role", type=click.Choice(["staff", "mvp", "member"]), help="Only this role.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts: one object per account.")
 @run_with_store
 async def user_list(store: Store, role: str | None, as_json: bool) -> None:
     """List accounts with their roles."""
@@ -446,6 +588,7 @@ async def user_list(store: Store, role: str | None, as_json: bool) -> None:
             {"name": a.name, "email": a.email, "display_name": a.display_name, "role": a.role,
              "disabled": a.disabled, "created": a.created_at.isoformat()} for a in accounts], indent=2))
         return
+    click.echo("NAME\tROLE\tEMAIL\tDISPLAY NAME")
     for a in accounts:
         flag = " (disabled)" if a.disabled else ""
         click.echo(f"{a.name}\t{a.role}\t{a.email}\t{a.display_name}{flag}")
@@ -502,7 +645,7 @@ def threads() -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="At most N threads.")
 @click.option("--sort", type=click.Choice(["busiest", "age"]), default="busiest", show_default=True,
               help="busiest: oldest first within the busiest groups first; age: oldest first.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts: one object per thread.")
 @run_with_store
 async def threads_unanswered(store: Store, group_pattern: str | None, older_than: str | None,
                              awaiting_staff: bool, limit: int | None, sort: str, as_json: bool) -> None:

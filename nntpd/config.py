@@ -133,6 +133,10 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
             raise ConfigError("access must be an array of tables ([[access]])")
         parts["access"] = tuple(_access_rule(rule) for rule in rules)
     settings = Settings(**parts)
+    for key in ("port", "tls_port"):
+        port = getattr(settings.server, key)
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"[server] {key} must be a TCP port from 0 to 65535, not {port}")
     if settings.server.idle_timeout < 180:
         raise ConfigError("[server] idle_timeout must be at least 180 seconds (RFC 3977 3.1)")
     if settings.server.feed_access not in ACCESS_LEVELS:

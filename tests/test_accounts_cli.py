@@ -125,6 +125,19 @@ def test_user_flag_without_role_is_usage_error(cli):
     assert account(cli.url, "alice")[0].role == "member"
 
 
+@pytest.mark.parametrize("flags", [("--staff", "--mvp"), ("--mvp", "--staff"), ("--member", "--staff"),
+                                   ("--staff", "--mvp", "--member")])
+def test_user_flag_two_roles_is_usage_error(cli, flags):
+    """Issue 14: `user flag --staff --mvp` is refused (exit 2, one error line); it used to pick one."""
+    cli("user", "add", "alice", "--email", "a@x", "--password-stdin", input="longpassword\n")
+    result = cli("user", "flag", "alice", *flags)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[-1] == "Error: choose one of --staff, --mvp, --member"
+    assert "Traceback" not in result.output
+    info, changes = account(cli.url, "alice")
+    assert (info.role, changes) == ("member", [])
+
+
 def test_user_flag_unknown_user(cli):
     """Spec: flagging an unknown user is a one-line error."""
     assert "nobody" in one_line_error(cli("user", "flag", "nobody", "--staff"))
@@ -161,8 +174,15 @@ def test_user_list_plain_text(cli):
     cli("user", "disable", "alice")
     result = cli("user", "list")
     assert result.exit_code == 0
-    (line,) = result.stdout.strip().splitlines()
+    header, line = result.stdout.strip().splitlines()
+    assert header.split("\t") == ["NAME", "ROLE", "EMAIL", "DISPLAY NAME"]  # issue 14
     assert line.split("\t")[:3] == ["alice", "staff", "a@x"] and "disabled" in line
+
+
+def test_user_list_header_without_accounts(cli):
+    """Issue 14: the text listing starts with a header row; --json stays a bare list."""
+    assert cli("user", "list").stdout == "NAME\tROLE\tEMAIL\tDISPLAY NAME\n"
+    assert listed(cli) == []
 
 
 async def test_cli_changes_reach_running_server(tmp_path, monkeypatch):

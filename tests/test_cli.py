@@ -126,7 +126,24 @@ def test_group_create_read_only(inited):
 def test_group_create_moderated_and_read_only_is_a_usage_error(inited):
     result = run(inited, "group", "create", "x.y", "--moderated", "--read-only")
     assert result.exit_code == 2, result.output
+    # Issue 14: the message names the flags group create has (it has no --posting).
+    assert result.stderr.splitlines()[-1] == "Error: choose one of --moderated, --read-only"
     assert "x.y" not in groups(inited)
+
+
+def test_group_set_two_statuses_is_a_usage_error(inited):
+    result = run(inited, "group", "set", "local.test", "--read-only", "--posting")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[-1] == "Error: choose one of --moderated, --read-only, --posting"
+    assert groups(inited)["local.test"]["status"] == "y"
+
+
+def test_usage_errors_come_before_the_database(db, tmp_path):
+    """Two status flags are refused as such, not as a missing database, and create no file."""
+    result = run(db, "group", "create", "x.y", "--moderated", "--read-only")
+    assert result.exit_code == 2, result.output
+    assert "no database" not in result.output
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_group_create_existing_is_one_line_error(inited):
