@@ -9,6 +9,11 @@ the sqlite3 connection underneath, applying the same bind and result
 processors SQLAlchemy would (UTC datetimes, booleans), so the code that
 calls it stays engine-neutral; ``CoreStatements`` is the same interface
 over an ordinary ``Connection`` for every other engine.
+
+Only SQLAlchemy's public API is used (see ``_Compiled``), and pyproject.toml
+pins the SQLAlchemy releases this was tested with; tests/test_compiled.py
+checks the answers against ``Connection.execute`` and that no private
+attribute is touched.
 """
 
 from __future__ import annotations
@@ -22,9 +27,12 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.dml import Insert
-from sqlalchemy.types import DateTime, LargeBinary, TypeEngine
+from sqlalchemy.sql.expression import ReturnsRows
+from sqlalchemy.types import DateTime, LargeBinary, TypeDecorator, TypeEngine
 
 Row = Sequence[Any]
+# SQL variants kept per statement for IN lists of different lengths (oldest dropped first).
+EXPANDED_VARIANTS = 512
 
 
 class Statements(Protocol):
@@ -65,12 +73,23 @@ class CoreStatements:
 
 
 class _Compiled:
-    """One statement compiled for sqlite3's qmark style, with its processors."""
+    """One statement compiled for sqlite3's qmark style, with its processors.
 
-    __slots__ = ("sql", "names", "defaults", "binds", "expanding", "results", "_expanded", "_plan")
+    Built on SQLAlchemy's public API only: the compiled string, its
+    ``positiontup``, ``binds`` and ``params``; each type's
+    ``dialect_impl(dialect).bind_processor``/``result_processor``; the
+    statement's ``exported_columns`` (the selected or RETURNING columns, in
+    the order of the SQL's result columns); and, for expanding IN lists,
+    ``SQLCompiler.construct_expanded_state``, once per combination of list
+    lengths.
+    """
+
+    __slots__ = ("sql", "names", "defaults", "binds", "expanding", "results", "_compiled",
+                 "_expanded", "_plan")
 
     def __init__(self, stmt: Executable, dialect: Dialect, keys: Sequence[str] | None) -> None:
         c = stmt.compile(dialect=dialect, column_keys=keys)  # type: ignore[call-arg]
+        self._compiled = c
         self.sql: str = c.string
         self.names: tuple[str, ...] = tuple(c.positiontup or ())
         if keys is not None and not set(self.names) <= set(keys):
@@ -80,16 +99,22 @@ class _Compiled:
         self.defaults: dict[str, Any] = {
             k: v for k, v in c.params.items() if k not in (keys or ())
         }
-        self.binds: dict[str, Callable[[Any], Any]] = {
-            name: _memoized(process) if _is_datetime(c.binds[name].type) else process
-            for name, process in c._bind_processors.items()  # type: ignore[attr-defined]
-            if not isinstance(c.binds[name].type, LargeBinary)  # sqlite3 binds bytes as they are
-        }
+        self.binds: dict[str, Callable[[Any], Any]] = {}
+        for name, bind in c.binds.items():
+            if isinstance(bind.type, LargeBinary):
+                continue  # sqlite3 binds bytes as they are
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                self.binds[name] = _memoized(process) if _is_datetime(bind.type) else process
         self.expanding = frozenset(name for name, b in c.binds.items() if b.expanding)
+        if any(b.literal_execute for b in c.binds.values()):
+            # Their values are rendered into the SQL at execution: not done here.
+            raise ValueError(f"literal_execute parameters are not supported: {self.sql!r}")
+        columns = stmt.exported_columns if isinstance(stmt, ReturnsRows) else ()
         processors = [
             _memoized(p) if p is not None and _is_datetime(col.type) else p
-            for col in c._result_columns  # type: ignore[attr-defined]
-            for p in (col.type._cached_result_processor(dialect, None),)
+            for col in columns
+            for p in (col.type.dialect_impl(dialect).result_processor(dialect, None),)
         ]
         self.results: list[tuple[int, Callable[[Any], Any]]] | None = [
             (i, p) for i, p in enumerate(processors) if p is not None
@@ -104,7 +129,6 @@ class _Compiled:
     def values(self, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
         """The SQL (expanding IN lists spelled out) and its positional values."""
         values: list[Any] = []
-        sql = self.sql
         lengths: list[int] = []
         for name in self.names:
             value = params[name] if name in params else self.defaults[name]
@@ -115,16 +139,36 @@ class _Compiled:
                 values.extend(map(process, items) if process else items)
             else:
                 values.append(process(value) if process else value)
-        if lengths:
-            key = tuple(lengths)
-            sql = self._expanded.get(key)  # type: ignore[assignment]
-            if sql is None:
-                sql = self.sql
-                for name, n in zip((n for n in self.names if n in self.expanding), lengths):
-                    sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join("?" * n), 1)
-                if len(self._expanded) < 512:
-                    self._expanded[key] = sql
+        if not lengths:
+            return self.sql, values
+        key = tuple(lengths)
+        sql = self._expanded.get(key)
+        if sql is None:
+            sql = self._expand(lengths)
+            if len(self._expanded) >= EXPANDED_VARIANTS:
+                try:
+                    self._expanded.pop(next(iter(self._expanded)), None)  # the oldest
+                except (RuntimeError, StopIteration):  # another thread's miss changed it meanwhile
+                    pass
+            self._expanded[key] = sql
         return sql, values
+
+    def _expand(self, lengths: list[int]) -> str:
+        """The SQL for IN lists of these lengths (in the order of ``names``)."""
+        sizes = dict(zip((n for n in self.names if n in self.expanding), lengths))
+        params = {name: None for name in self.names}  # the values do not shape the SQL
+        params.update({name: [None] * n for name, n in sizes.items()})
+        state = self._compiled.construct_expanded_state(params)
+        # values() puts each list's items where its name stood: check that is SQLAlchemy's order.
+        expected: list[str] = []
+        for name in self.names:
+            if name in sizes:
+                expected.extend(state.parameter_expansion[name])
+            else:
+                expected.append(name)
+        if list(state.positiontup or ()) != expected:
+            raise RuntimeError(f"unexpected order of expanded parameters in {state.statement!r}")
+        return state.statement
 
     def convert(self, rows: list[Any]) -> list[Row]:
         if self.results is None:
@@ -201,8 +245,11 @@ class DriverStatements:
         return list(range(last - len(rows) + 1, last + 1))
 
 
-def _is_datetime(type_: Any) -> bool:
-    return isinstance(type_, TypeEngine) and type_._type_affinity is DateTime
+def _is_datetime(type_: TypeEngine[Any]) -> bool:
+    """Whether this is a DateTime, or a TypeDecorator over one (models.UTCDateTime)."""
+    while isinstance(type_, TypeDecorator):
+        type_ = type_.impl
+    return isinstance(type_, DateTime)
 
 
 def _memoized(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
