@@ -84,3 +84,18 @@ async def until(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-unt
             return True
         await asyncio.sleep(0.01)
     return predicate()
+
+
+async def run_cli(url: str, *args: str, input: str | None = None, ok: bool = True) -> str:
+    """Run `nntpd --database URL ARGS` (its own event loop and Store, in a thread); its output."""
+    from click.testing import CliRunner
+
+    from cli import main as cli_main
+
+    result = await asyncio.to_thread(CliRunner().invoke, cli_main, ["--database", url, *args], input=input)
+    if ok:
+        assert result.exit_code == 0, (args, result.output, result.exception)
+    else:
+        assert result.exit_code != 0 and isinstance(result.exception, SystemExit), (args, result.output)
+        assert "Traceback" not in result.output
+    return result.output

@@ -161,6 +161,57 @@ async def test_account_cancels_its_own_post_but_anonymous_lookalike_cannot(clien
     assert (await client.cmd("STAT <b1@x>")).startswith("430")
 
 
+async def test_anonymous_cancel_that_looks_like_account_bob_cannot_cancel_bobs_post(client, server):
+    """Issue 14 section 6 (cancel across anonymous and account posters), RFC 5537 5.3 /
+    RFC 8315 3: an anonymous poster is known by the address in From, so "From: bob" gives
+    the same author key as account bob. Neither that, nor bob's address with bob's name,
+    nor the Cancel-Key of the lock bob put on his article cancels what bob posted logged in."""
+    await server.store.add_account("bob", email="bob@example.com", display_name="Bob",
+                                   password_hash=hash_password("pw-123456", n=2**10))
+    text, key = locked("<ab1@x>", from_="Bob <bob@example.com>")
+    async with connected(server, "bob", "pw-123456") as bob:
+        assert (await bob.post(text)).startswith("240")
+    for from_ in ("bob", "Bob <bob@example.com>", "bob <bob@example.com>", "bob@example.com"):
+        for cancel_key in (None, key):
+            status = await client.post(cancel("<ab1@x>", from_=from_, key=cancel_key))
+            assert status.startswith("441") and "posted from an account" in status, (from_, status)
+    assert (await client.cmd("STAT <ab1@x>")).startswith("223")
+    assert await client.cmd("GROUP local.test") == "211 1 1 1 local.test"
+
+
+async def test_account_cancels_only_its_own_posts_while_staff_cancel_any(client, server):
+    """Issue 14 section 6, RFC 5537 5.3: a logged-in member may cancel only articles posted
+    from that account: not another account's, and not an anonymous one, even one whose
+    From is "bob" (the same author key as account bob) or bob's own address (441).
+    Staff may cancel all of them."""
+    for name in ("bob", "carol"):
+        await server.store.add_account(name, email=f"{name}@example.com",
+                                       password_hash=hash_password("pw-123456", n=2**10))
+    async with connected(server, "carol", "pw-123456") as carol:
+        assert (await carol.post(article("<ac1@x>", from_="carol@example.com"))).startswith("240")
+    targets = ["<ac1@x>"]
+    for n, from_ in enumerate(("bob", "bob@example.com", "Bob <bob@example.com>"), 2):
+        assert (await client.post(locked(f"<ac{n}@x>", from_=from_)[0])).startswith("240")
+        targets.append(f"<ac{n}@x>")
+    async with connected(server, "bob", "pw-123456") as bob:
+        for target in targets:
+            status = await bob.post(cancel(target, from_="bob@example.com",
+                                           key=key_and_lock(target)[0]))
+            assert status.startswith("441") and "only your own" in status, (target, status)
+    for target in targets:
+        assert (await client.cmd(f"STAT {target}")).startswith("223"), target
+    staff = await server.connect()
+    try:
+        await login(staff, server, "sam", "staff")
+        for target in targets:
+            assert (await staff.post(cancel(target, from_="sam@example.com"))).startswith("240"), target
+    finally:
+        await staff.close()
+    for target in targets:
+        assert (await client.cmd(f"STAT {target}")).startswith("430"), target
+    assert await client.cmd("GROUP local.test") == "211 0 5 4 local.test"
+
+
 async def test_other_control_messages_are_refused(client):
     """RFC 5537 5.2: newgroup/rmgroup are for operators here; the post gets 441, no group appears."""
     raw = "From: a@b.c\nNewsgroups: local.test\nSubject: cmsg newgroup x.y\nControl: newgroup x.y\n\nx\n"

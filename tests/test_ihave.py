@@ -7,6 +7,8 @@ POST and loses every header this server would seem to vouch for.
 
 from __future__ import annotations
 
+import sqlite3
+
 from conftest import Client, connected, running
 from nntpd.config import AccessRule, AuthSettings, Settings
 from nntpd.passwords import hash_password
@@ -111,3 +113,57 @@ async def test_ihave_refusals_keep_their_codes(tmp_path):
         assert (await ihave(client, "<b@x>", relayed("<c@x>"))).startswith("437")
         no_date = relayed("<d@x>").replace("Date: Mon, 30 Nov 2026 10:00:00 GMT\r\n", "")
         assert (await ihave(client, "<d@x>", no_date)).startswith("437")
+
+
+async def test_feed_access_levels_refuse_with_480_or_502_and_store_nothing(tmp_path):
+    """Issue 14 section 6 / RFC 3977 6.3.2, RFC 4643 2.1: at feed_access = trusted, IHAVE is
+    not advertised to an anonymous client or a member; the anonymous one gets 480 (logging in
+    could help), the member 502; neither is asked for the article and nothing is stored.
+    An MVP and staff are admitted (335, then 235)."""
+    settings = Settings(auth=AuthSettings(failure_delay=0.0))
+    async with running(tmp_path, settings, feed_access="trusted") as handle:
+        for name, role in (("max", "member"), ("mia", "mvp"), ("sam", "staff")):
+            await add_account(handle, name, role)
+        async with connected(handle) as anonymous, connected(handle, "max", PASSWORD) as member:
+            for client, code in ((anonymous, "480"), (member, "502")):
+                assert "IHAVE" not in await capabilities(client)
+                status = await client.cmd("IHAVE <refused@x>")
+                assert status.startswith(code), status
+                assert (await client.cmd("STAT <refused@x>")).startswith("430")
+        for n, name in enumerate(("mia", "sam")):
+            async with connected(handle, name, PASSWORD) as trusted:
+                assert "IHAVE" in await capabilities(trusted)
+                mid = f"<fed{n}@x>"
+                assert (await ihave(trusted, mid, relayed(mid))).startswith("235")
+                assert (await trusted.cmd(f"STAT {mid}")).startswith("223")
+
+
+async def test_feed_access_authenticated_refuses_anonymous_loopback_with_480(tmp_path):
+    """RFC 3977 6.3.2 / RFC 4643 2.1: at feed_access = authenticated, being on loopback is not
+    enough (480); a logged-in member may feed (235)."""
+    settings = Settings(auth=AuthSettings(failure_delay=0.0))
+    async with running(tmp_path, settings, feed_access="authenticated") as handle:
+        await add_account(handle, "max", "member")
+        async with connected(handle) as anonymous, connected(handle, "max", PASSWORD) as member:
+            assert "IHAVE" not in await capabilities(anonymous)
+            assert (await anonymous.cmd("IHAVE <a1@x>")).startswith("480")
+            assert "IHAVE" in await capabilities(member)
+            assert (await ihave(member, "<a1@x>", relayed("<a1@x>"))).startswith("235")
+
+
+async def test_storage_failure_is_436_and_the_same_offer_succeeds_later(tmp_path):
+    """RFC 3977 6.3.2: a transfer that fails for a transient reason is 436 (try again later),
+    not 437 (never retry), and nothing is stored; once storage works, the same offer is 335
+    then 235. The failure is a trigger, added to the database file by another connection,
+    that writes to a missing table (an OperationalError in the writer)."""
+    async with running(tmp_path, feed_access="loopback") as handle, connected(handle) as client:
+        with sqlite3.connect(handle.db_path) as db:
+            db.execute("CREATE TRIGGER broken BEFORE INSERT ON articles "
+                       "BEGIN INSERT INTO no_such_table VALUES (1); END")
+        status = await ihave(client, "<t1@x>", relayed("<t1@x>"))
+        assert status.startswith("436"), status
+        assert (await client.cmd("STAT <t1@x>")).startswith("430")
+        with sqlite3.connect(handle.db_path) as db:
+            db.execute("DROP TRIGGER broken")
+        assert (await ihave(client, "<t1@x>", relayed("<t1@x>"))).startswith("235")
+        assert (await client.cmd("STAT <t1@x>")).startswith("223")

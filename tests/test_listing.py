@@ -7,6 +7,7 @@ READER, QUIT), 7 (DATE, HELP, NEWGROUPS, NEWNEWS, LIST) and 4 (wildmat).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -231,6 +232,31 @@ async def test_newnews_in_the_future_is_empty(client):
     await post_ok(client)
     date, time = stamp(timedelta(days=2))
     assert await listing(client, f"NEWNEWS * {date} {time} GMT", "230") == []
+
+
+async def test_newnews_lists_articles_on_or_after_the_given_second(server, client):
+    """RFC 3977 7.4.1: NEWNEWS lists articles that arrived "on or after" the date and time.
+    Arrival times are set in the database file: one exactly at the given second and one
+    within it are listed; one a microsecond before and one a second before are not."""
+    times = {
+        "<before-second@x>": "2026-03-01 11:59:59.000000",
+        "<before-micro@x>": "2026-03-01 11:59:59.999999",
+        "<exact@x>": "2026-03-01 12:00:00.000000",
+        "<within@x>": "2026-03-01 12:00:00.500000",
+    }
+    for mid in times:
+        await post_ok(client, message_id=mid)
+    with sqlite3.connect(server.db_path) as db:
+        stored = db.execute("SELECT arrived_at FROM articles LIMIT 1").fetchone()[0]
+        assert len(stored) == len("2026-03-01 12:00:00.000000"), stored  # the column's own format
+        for mid, at in times.items():
+            assert db.execute("UPDATE articles SET arrived_at = ? WHERE message_id = ?",
+                              (at, mid)).rowcount == 1
+    listed = await listing(client, "NEWNEWS local.test 20260301 120000 GMT", "230")
+    assert sorted(listed) == ["<exact@x>", "<within@x>"]
+    listed = await listing(client, "NEWNEWS local.test 20260301 115959 GMT", "230")
+    assert sorted(listed) == sorted(times)
+    assert await listing(client, "NEWNEWS local.test 20260301 120001 GMT", "230") == []
 
 
 # --- command-line rules (3.1, 3.2) -------------------------------------------

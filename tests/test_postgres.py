@@ -50,13 +50,12 @@ if not URL:
     )
 asyncpg = pytest.importorskip("asyncpg", reason="pip install -e '.[postgres]' for the PostgreSQL tests")
 
-from click.testing import CliRunner  # noqa: E402
 from sqlalchemy.engine import URL as SAURL, make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
-from cli import main as cli_main  # noqa: E402
 from conftest import Client, ServerHandle, start_server_on  # noqa: E402
 from nntp_helpers import group_info, listgroup, make_article, unique_id  # noqa: E402
+from nntp_helpers import run_cli as cli  # noqa: E402
 from nntpd.article import ArticleRejected, prepare_article  # noqa: E402
 from nntpd.commands.posting import anonymous_poster  # noqa: E402
 from nntpd.config import Settings  # noqa: E402
@@ -156,17 +155,6 @@ async def client(pg: ServerHandle) -> AsyncIterator[Client]:
 
 
 # -- helpers -------------------------------------------------------------------
-
-async def cli(url: str, *args: str, input: str | None = None, ok: bool = True) -> str:
-    """Run `nntpd --database URL ARGS` (its own event loop and Store, in a thread); its output."""
-    result = await asyncio.to_thread(CliRunner().invoke, cli_main, ["--database", url, *args], input=input)
-    if ok:
-        assert result.exit_code == 0, (args, result.output, result.exception)
-    else:
-        assert result.exit_code != 0 and isinstance(result.exception, SystemExit), (args, result.output)
-        assert "Traceback" not in result.output
-    return result.output
-
 
 def article(mid: str, *, groups: str = TEST, subject: str = "Subject", from_: str = "Ann <ann@example.com>",
             refs: str | None = None, body: str = "Body\n.dot line\n", lock: str = "") -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Client, free_port
+from nntp_helpers import until
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery"
@@ -144,7 +145,15 @@ async def test_serve_goes_on_posting_when_its_writer_process_is_killed(tmp_path)
             while not announced.startswith(b"nntpd writer process "):
                 announced = server.proc.stderr.readline()  # type: ignore[union-attr]
             os.kill(int(announced.split()[-1]), signal.SIGKILL)
-            await asyncio.sleep(0.3)  # each worker notices on its own link
+            seen: list[bytes] = []  # serve's stderr read while waiting (server.err has the rest)
+
+            def both_workers_noticed() -> None:  # each worker notices on its own link and says so
+                while sum(b"writer process gone" in line for line in seen) < 2:
+                    line = server.proc.stderr.readline()  # type: ignore[union-attr]
+                    assert line, "serve's stderr closed before both workers noticed"
+                    seen.append(line)
+
+            await asyncio.wait_for(asyncio.to_thread(both_workers_noticed), 10)
 
             async def post_once(n: int) -> str:
                 other = await connect(server.port)
@@ -159,7 +168,8 @@ async def test_serve_goes_on_posting_when_its_writer_process_is_killed(tmp_path)
         finally:
             await client.close()
     # Both workers had their link open and saw the writer go, before any post needed it.
-    assert server.err.count(b"writer process gone (0 posts in flight)") == 2, server.err.decode()
+    err = b"".join(seen) + server.err
+    assert err.count(b"writer process gone (0 posts in flight)") == 2, err.decode()
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
@@ -278,7 +288,8 @@ async def test_a_worker_that_dies_is_logged_and_its_connections_no_longer_count(
         # eight connections, some of them (not all) on the child
         clients = await _admitted(server.port, 8, lambda: before < _sockets(child) < before + 8)
         os.kill(child, signal.SIGKILL)
-        await asyncio.sleep(0.3)
+        # the parent has reaped it (and so freed its connections' places)
+        assert await until(lambda: not Path(f"/proc/{child}").exists())
         closed = 0
         for client in clients:
             try:

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 from conftest import ServerHandle, connected, running, write_lock_held
+from nntp_helpers import until
 from storage import Poster, PostRejected, Store
 from storage.writer import StoredArticle
 from storage.writer_link import WriterLink, serve_writer
@@ -26,9 +27,30 @@ from storage.writer_link import WriterLink, serve_writer
 WRITER_HOST = "writer.example"
 
 
+def sent_to_the_writer(link: WriterLink, writer_end: socket.socket, count: int):  # type: ignore[no-untyped-def]
+    """A predicate: ``count`` posts are waiting on ``link`` and the writer side has read
+    every byte of them off its socket (it queues what it read within a few loop turns)."""
+    def check() -> bool:
+        if len(link._pending) != count:
+            return False
+        try:
+            return not writer_end.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return True
+    return check
+
+
+async def settle() -> None:
+    """A few loop turns: what the writer side has read is parsed and queued."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
 class WriterSide:
     def __init__(self, store: Store, sock: socket.socket) -> None:
         self.store = store
+        self.sock = sock
+        self.link: WriterLink | None = None
         self.stop = asyncio.Event()
         self.task = asyncio.create_task(serve_writer(store.article_writer, [sock], self.stop))
 
@@ -37,7 +59,8 @@ class WriterSide:
 async def with_writer(handle: ServerHandle) -> AsyncIterator[WriterSide]:
     writer_end, server_end = socket.socketpair()
     side = WriterSide(Store(handle.url, path_host=WRITER_HOST), writer_end)
-    await handle.store.use_writer_process(WriterLink(server_end))
+    side.link = WriterLink(server_end)
+    await handle.store.use_writer_process(side.link)
     try:
         yield side
     finally:
@@ -107,7 +130,8 @@ async def test_a_post_in_flight_when_the_writer_dies_is_stored_once(tmp_path):
         writer_end, server_end = socket.socketpair()
         writer_store = Store(handle.url, path_host=WRITER_HOST)
         task = asyncio.create_task(serve_writer(writer_store.article_writer, [writer_end]))
-        await handle.store.use_writer_process(WriterLink(server_end))
+        link = WriterLink(server_end)
+        await handle.store.use_writer_process(link)
         relayed = ("Path: peer.example!not-for-mail\r\nFrom: feed@example.com\r\n"
                    "Newsgroups: local.test\r\nSubject: relayed\r\n"
                    "Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
@@ -119,12 +143,14 @@ async def test_a_post_in_flight_when_the_writer_dies_is_stored_once(tmp_path):
                 assert (await feeder.cmd("IHAVE <relayed@example.com>")).startswith("335")
                 await feeder.send(relayed)
                 transferred = asyncio.create_task(feeder.line())
-                await asyncio.sleep(0.5)  # the writer has both and waits for the lock
+                # the writer has both and waits for the lock
+                assert await until(sent_to_the_writer(link, writer_end, 2))
+                await settle()
                 assert not posted.done() and not transferred.done()
                 writer_end.shutdown(socket.SHUT_RDWR)  # the writer process dies
                 assert (await asyncio.wait_for(posted, 10)).startswith("240")
                 assert (await asyncio.wait_for(transferred, 10)).startswith("235")
-                await asyncio.sleep(0.5)  # the cut-off writer has committed or refused by now
+                await asyncio.wait_for(task, 10)  # the cut-off writer has committed or refused, and stopped
                 assert (await poster.cmd("GROUP local.test")).startswith("211 2 1 2")
                 assert (await poster.post(article(2))).startswith("240")
         finally:
@@ -144,16 +170,19 @@ async def test_a_held_post_in_flight_when_the_writer_dies_is_answered_held(tmp_p
         writer_end, server_end = socket.socketpair()
         writer_store = Store(handle.url, path_host=WRITER_HOST)
         task = asyncio.create_task(serve_writer(writer_store.article_writer, [writer_end]))
-        await handle.store.use_writer_process(WriterLink(server_end))
+        link = WriterLink(server_end)
+        await handle.store.use_writer_process(link)
         try:
             async with write_lock_held(handle.db_path, 1), connected(handle) as poster:
                 posted = asyncio.create_task(poster.post(article(1, "local.moderated")))
-                await asyncio.sleep(0.5)  # the writer has it and waits for the lock
+                # the writer has it and waits for the lock
+                assert await until(sent_to_the_writer(link, writer_end, 1))
+                await settle()
                 assert not posted.done()
                 writer_end.shutdown(socket.SHUT_RDWR)  # the writer process dies
                 answer = await asyncio.wait_for(posted, 10)
                 assert answer.startswith("240") and "held for moderation" in answer, answer
-            await asyncio.sleep(0.5)  # the cut-off writer has held it or found it held
+            await asyncio.wait_for(task, 10)  # the cut-off writer has held it or found it held, and stopped
             assert [h.message_id for h in await handle.store.held()] == ["<wp1@example.com>"]
         finally:
             task.cancel()
@@ -185,7 +214,9 @@ async def test_writer_answers_what_it_received_before_stopping(tmp_path):
         async with with_writer(handle) as side, write_lock_held(handle.db_path, 1), \
                 connected(handle) as client:
             answer = asyncio.create_task(client.post(article(1)))
-            await asyncio.sleep(0.3)
+            assert side.link is not None
+            assert await until(sent_to_the_writer(side.link, side.sock, 1))
+            await settle()
             side.stop.set()  # while the post waits for the lock
             assert (await asyncio.wait_for(answer, 10)).startswith("240")
             assert (await xref(client, "<wp1@example.com>")).startswith(f"Xref: {WRITER_HOST} ")
