@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from conftest import running
 from nntp_helpers import unique_id, unstuff
 
@@ -54,19 +56,6 @@ async def _article(client, message_id: str) -> bytes:  # type: ignore[no-untyped
     return unstuff(await client.raw_block())
 
 
-async def test_post_with_bare_lf_lines_and_dot_lf_terminator(tmp_path):
-    """Was a hang until a CRLF dot line came, with each '.\\n' stored as an empty line."""
-    async with running(tmp_path) as handle:
-        client = await handle.connect()
-        mid = unique_id("lf")
-        data = _raw_article(mid, "first\n..dotted\n\nlast\n.\n", eol="\n")
-        assert (await _post_raw(client, data)).startswith("240")
-        stored = await _article(client, mid)
-        assert stored.endswith(b"\r\n\r\nfirst\r\n.dotted\r\n\r\nlast\r\n")
-        assert b"\n" not in stored.replace(b"\r\n", b"")
-        await client.close()
-
-
 async def test_crlf_post_ended_by_dot_lf_and_pipelined_commands(tmp_path):
     """A mixed client: CRLF lines, then '.' LF; the command pipelined after it is answered."""
     async with running(tmp_path) as handle:
@@ -77,22 +66,27 @@ async def test_crlf_post_ended_by_dot_lf_and_pipelined_commands(tmp_path):
         await client.close()
 
 
-async def test_lf_inside_a_crlf_line_is_a_line_end(tmp_path):
-    """The documented rule: a bare LF ends a line wherever it stands; stored as CRLF."""
-    async with running(tmp_path) as handle:
-        client = await handle.connect()
-        mid = unique_id("inner")
-        assert (await _post_raw(client, _raw_article(mid, "one\ntwo\r\n.\r\n"))).startswith("240")
-        assert (await _article(client, mid)).endswith(b"\r\n\r\none\r\ntwo\r\n")
-        await client.close()
+# (why, body as sent, line end of the headers, the stored article's end)
+STORED_AS = [
+    # Was a hang until a CRLF dot line came, with each '.\n' stored as an empty line.
+    ("bare LF lines and '.' LF", "first\n..dotted\n\nlast\n.\n", "\n",
+     b"\r\n\r\nfirst\r\n.dotted\r\n\r\nlast\r\n"),
+    # The documented rule: a bare LF ends a line wherever it stands.
+    ("LF inside a CRLF line", "one\ntwo\r\n.\r\n", "\r\n", b"\r\n\r\none\r\ntwo\r\n"),
+    ("empty lines and a stuffed first dot", "\n\n\n..\n.\n", "\n", b"\r\n\r\n\r\n\r\n\r\n.\r\n"),
+]
 
 
-async def test_block_of_empty_lines_and_a_first_line_dot(tmp_path):
+@pytest.mark.parametrize("why,body,eol,stored_end", STORED_AS, ids=[c[0] for c in STORED_AS])
+async def test_posted_lines_are_stored_with_crlf(tmp_path, why, body, eol, stored_end):
+    """RFC 3977 3.1.1 and the README's rule: either line end is taken, CRLF is stored, never a bare LF."""
     async with running(tmp_path) as handle:
         client = await handle.connect()
-        mid = unique_id("empty")
-        assert (await _post_raw(client, _raw_article(mid, "\n\n\n..\n.\n", eol="\n"))).startswith("240")
-        assert (await _article(client, mid)).endswith(b"\r\n\r\n\r\n\r\n\r\n.\r\n")
+        mid = unique_id("eol")
+        assert (await _post_raw(client, _raw_article(mid, body, eol=eol))).startswith("240")
+        stored = await _article(client, mid)
+        assert stored.endswith(stored_end)
+        assert b"\n" not in stored.replace(b"\r\n", b"")
         await client.close()
 
 

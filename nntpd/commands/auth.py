@@ -9,7 +9,7 @@ import logging
 from functools import cache
 from typing import TYPE_CHECKING
 
-from storage import AccountInfo, Store
+from storage import AccountInfo, Store, view_of
 
 from ..passwords import decoy_hash, verify_password
 from ..protocol import NNTPError, Response, syntax_error
@@ -140,8 +140,8 @@ async def recheck_account(session: Session) -> None:
     session.account = account
     group = session.group
     if group is not None:
-        base = group.name.partition(".")[2] if group.view else group.name
-        if not session.can_read(base) or (group.view and not session.views_visible):
+        view = view_of(group.name)
+        if not session.can_read(view[1] if view else group.name) or (view and not session.views_visible):
             session.group, session.article_number = None, None
 
 

@@ -1,8 +1,9 @@
 """POST (RFC 3977 6.3.1) with injection per RFC 5537.
 
-The poster's identity and role come from the authenticated account, read
-afresh for every post (so a role change applies at once), never from
-headers: article.py drops any X-Poster-Role a client sends.
+The poster's identity and role come from the authenticated account as it
+stands when the article arrives (the account watch of auth.py: a role change
+applies at once), never from headers: article.py drops any X-Poster-Role a
+client sends.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..article import (
 )
 from ..protocol import NNTPError, Response, syntax_error
 from . import command
-from .reader import readable
+from .reader import readable, xref_groups
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -51,7 +52,7 @@ async def _prepare(session: Session, raw: bytes) -> tuple[PreparedArticle, Poste
     cfg = session.settings.server
     identity = None
     if session.account is not None:
-        account = await session.store.account(session.account.name)
+        account = await session.ctx.account_watch.account(session.account.name)
         if account is None or account.disabled:
             raise ArticleRejected("Your account is disabled")
         session.account = account
@@ -97,8 +98,7 @@ async def _check_cancel_groups(session: Session, target: str, poster: Poster) ->
     stored = await session.store.article_by_id(target)
     if stored is None or not readable(session, stored.xref):
         raise ArticleRejected(f"Cannot cancel {target}: no such article")
-    for entry in stored.xref.split()[1:]:
-        group = entry.rpartition(":")[0]
+    for group in xref_groups(stored.xref):
         if not session.ctx.policy.can_post(group, session.who):
             raise ArticleRejected(f"Cannot cancel {target}: posting to {group} is not allowed for you")
 

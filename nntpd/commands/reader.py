@@ -123,9 +123,14 @@ async def select_article(session: Session, args: tuple[str, ...]) -> ArticleData
     return article
 
 
+def xref_groups(xref: str) -> list[str]:
+    """The groups of a stored Xref value (``path_host group:number ...``)."""
+    return [entry.rpartition(":")[0] for entry in xref.split()[1:]]
+
+
 def readable(session: Session, xref: str) -> bool:
     """An article fetched by message-id is readable if any of its groups is."""
-    return any(session.can_read(entry.rpartition(":")[0]) for entry in xref.split()[1:])
+    return any(session.can_read(group) for group in xref_groups(xref))
 
 
 def header_with_xref(article: ArticleData) -> bytes:
