@@ -46,8 +46,6 @@ RESERVED_HEADERS = frozenset({
     "xref", "injection-info", "injection-date", "x-poster-role",
     "nntp-posting-host", "nntp-posting-date", "x-trace",
 })
-# Relayed articles keep their injection headers; these are ours alone.
-TRANSIT_RESERVED = frozenset({"xref", "x-poster-role"})
 REQUIRED_HEADERS = ("From", "Newsgroups", "Subject")  # RFC 5536 3.1
 UNIQUE_HEADERS = ("From", "Subject", "Newsgroups", "Message-ID", "Date", "References", "Path")
 _UNIQUE_LOWER = {name.lower(): name for name in UNIQUE_HEADERS}
@@ -282,7 +280,6 @@ def prepare_article(
     identity: PosterIdentity | None = None,
     max_headers: int = 0,
     max_header_bytes: int = 0,
-    transit: bool = False,
     relayed: bool = False,
 ) -> PreparedArticle:
     """Validate a POSTed article (RFC 5536) and inject it (RFC 5537 3.5).
@@ -295,16 +292,12 @@ def prepare_article(
     and MVP accounts. Every other header line is kept byte for byte.
     ``max_headers``/``max_header_bytes`` (0 = no limit) bound the header block.
 
-    ``transit`` is for articles relayed by IHAVE (RFC 5537 3.6): they were
-    injected elsewhere, so Message-ID and Date are required, injection
-    headers are kept, and only Path is extended (Xref and X-Poster-Role
-    are still dropped: they only mean something when this server set them).
-
-    ``relayed`` is for IHAVE from a sender that is not a trusted peer: such an
-    article is injected here as a POST is (every reserved header and any
-    Sender dropped, Injection-Date added), so nothing it carries looks vouched
-    for by an earlier server; but, as in transit, its Message-ID and Date are
-    required and kept.
+    ``relayed`` is for IHAVE from a sender that is not a trusted peer (no peer
+    is trusted before [[peers]] exists): such an article is injected here as
+    a POST is (every reserved header and any Sender dropped, Injection-Date
+    added), so nothing it carries looks vouched for by an earlier server;
+    but its Message-ID and Date are required and kept. A trusted peer's
+    articles would keep their injection headers (RFC 5537 3.6).
 
     A From naming several mailboxes needs a Sender: for an account the server
     adds its own; an anonymous poster must send one (a relayed one is dropped),
@@ -353,7 +346,7 @@ def prepare_article(
     if not groups:
         raise ArticleRejected("Newsgroups header names no group")
 
-    if transit or relayed:
+    if relayed:
         for name in ("Message-ID", "Date"):
             if name.lower() not in first:
                 raise ArticleRejected(f"Missing {name} header")
@@ -365,14 +358,14 @@ def prepare_article(
         parsed = _parse_date(date)
         if parsed is None:
             raise ArticleRejected(f"Unparsable Date header: {_quote(date)}")
-        if not transit and parsed > _utc(now) + MAX_DATE_AHEAD:
+        if parsed > _utc(now) + MAX_DATE_AHEAD:
             # RFC 5537 3.5: an injecting agent should refuse dates over 24 hours ahead.
             raise ArticleRejected("Date header is more than 24 hours in the future")
 
     final: list[tuple[str, str, bytes]] = []
     for field in fields:
         key = field[0].lower()
-        if key in (TRANSIT_RESERVED if transit else RESERVED_HEADERS) or (
+        if key in RESERVED_HEADERS or (
             (identity is not None or relayed) and key == "sender"
         ):
             continue
@@ -389,9 +382,8 @@ def prepare_article(
     if date is None:
         date = injection_date
         final.append(_field("Date", date))
-    if not transit:
-        final.append(_field("Injection-Date", injection_date))
-    if identity is None and not transit and (relayed or not first.get("sender", "").strip()):
+    final.append(_field("Injection-Date", injection_date))
+    if identity is None and (relayed or not first.get("sender", "").strip()):
         if "," in first["from"] and len(_mailboxes(first["from"])) > 1:
             raise ArticleRejected("From names several mailboxes, so a Sender header must name the one who"
                                   " posted (RFC 5322 3.6.2)" + ("; a relayed Sender is not kept" if relayed else ""))
